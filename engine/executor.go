@@ -1,0 +1,468 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Executor runs flows and records each run. It is safe for concurrent use; each run is a
+// single goroutine that executes one node at a time.
+type Executor struct {
+	Store  Store
+	Logger *slog.Logger
+	// Env is what expressions see as $env; nil means the process environment, read once.
+	Env map[string]string
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+
+	envOnce sync.Once
+	envAny  map[string]any
+}
+
+// RunRequest says how to start a run.
+type RunRequest struct {
+	// Trigger names the trigger node that starts the run; "" means the flow's first trigger.
+	Trigger string
+	// Mode records what started the run: "manual", "webhook" or "schedule".
+	Mode string
+	// Items are the trigger's items; nil means one empty item.
+	Items []Item
+}
+
+// MaxNodeExecutions bounds the node executions of one run, so that a flow whose branches
+// multiply cannot run away.
+const MaxNodeExecutions = 10_000
+
+// maxStaticConflicts bounds how often one node execution is repeated because static data
+// changed under it before its commit.
+const maxStaticConflicts = 100
+
+var (
+	processEnvOnce sync.Once
+	processEnv     map[string]any
+)
+
+func osEnvironment() map[string]any {
+	processEnvOnce.Do(func() {
+		processEnv = map[string]any{}
+		for _, kv := range os.Environ() {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				processEnv[k] = v
+			}
+		}
+	})
+	return processEnv
+}
+
+func envMap(env map[string]string) map[string]any {
+	if env == nil {
+		return nil
+	}
+	out := make(map[string]any, len(env))
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
+}
+
+// exprEnv is $env: Env converted once, or the process environment.
+func (x *Executor) exprEnv() map[string]any {
+	x.envOnce.Do(func() {
+		x.envAny = envMap(x.Env)
+		if x.envAny == nil {
+			x.envAny = osEnvironment()
+		}
+	})
+	return x.envAny
+}
+
+func (x *Executor) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+func (x *Executor) logger() *slog.Logger {
+	if x.Logger != nil {
+		return x.Logger
+	}
+	return slog.Default()
+}
+
+// execution is the state of one run.
+type execution struct {
+	x        *Executor
+	flow     *Flow
+	run      *Run
+	store    Store
+	nodeOut  map[string]any
+	osEnv    map[string]any
+	flowInfo map[string]any
+	runInfo  map[string]any
+}
+
+// Run executes the flow from the requested trigger and returns the run record, which is
+// stored as the run starts and again when it ends. A run that fails is not an error: its
+// record says so. The error is for a run that could not be started or recorded. Cancelling
+// ctx cancels the run; the record is still written.
+func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, error) {
+	trig, err := pickTrigger(f, req.Trigger)
+	if err != nil {
+		return nil, err
+	}
+	items := req.Items
+	if items == nil {
+		items = []Item{{}}
+	}
+	mode := req.Mode
+	if mode == "" {
+		mode = "manual"
+	}
+	start := x.now()
+	run := &Run{
+		ID:          NewRunID(start),
+		FlowID:      f.ID,
+		FlowName:    f.Name,
+		FlowVersion: f.Version,
+		Trigger:     trig.Name,
+		Mode:        mode,
+		Status:      StatusRunning,
+		StartedAt:   start,
+	}
+	if x.Store != nil {
+		if err := x.Store.CreateRun(ctx, run); err != nil {
+			return nil, fmt.Errorf("record start of run of %s: %w", f.ID, err)
+		}
+	}
+	e := &execution{
+		x:       x,
+		flow:    f,
+		run:     run,
+		store:   x.Store,
+		nodeOut: map[string]any{},
+		osEnv:   x.exprEnv(),
+		flowInfo: map[string]any{
+			"id": f.ID, "name": f.Name, "version": f.Version,
+		},
+		runInfo: map[string]any{
+			"id": run.ID, "mode": mode, "trigger": trig.Name, "startedAt": FormatTime(start.In(f.Settings.Location)),
+		},
+	}
+
+	runCtx, cancel := context.WithTimeoutCause(ctx, f.Settings.Timeout, errRunTimeout)
+	e.execute(runCtx, trig, items)
+	cancel()
+
+	run.FinishedAt = x.now()
+	if x.Store != nil {
+		// The record must be written even when the run was cancelled.
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer wcancel()
+		if err := x.Store.FinishRun(wctx, run); err != nil {
+			return run, fmt.Errorf("record end of run %s of %s: %w", run.ID, f.ID, err)
+		}
+	}
+	level := slog.LevelDebug
+	if run.Status != StatusSuccess {
+		level = slog.LevelWarn
+	}
+	x.logger().Log(ctx, level, "run finished", "flow", f.ID, "run", run.ID, "status", run.Status,
+		"duration", run.FinishedAt.Sub(run.StartedAt), "error", run.Error)
+	return run, nil
+}
+
+var errRunTimeout = errors.New("run timed out")
+
+func pickTrigger(f *Flow, name string) (*FlowNode, error) {
+	if name == "" {
+		if len(f.Triggers) == 0 {
+			return nil, fmt.Errorf("run %s: %w: the flow has no trigger node", f.ID, ErrNoTrigger)
+		}
+		return f.Triggers[0], nil
+	}
+	n := f.Node(name)
+	if n == nil || !n.Type.Trigger {
+		return nil, fmt.Errorf("run %s: %w: %q is not a trigger node of the flow", f.ID, ErrNoTrigger, name)
+	}
+	return n, nil
+}
+
+type delivery struct {
+	node  *FlowNode
+	items []Item
+}
+
+// execute runs deliveries depth first: when a node finishes, what it sent on its first output
+// to its first target runs next, to completion, before its second target, and so on. An output
+// with no items schedules nothing. A node with several incoming connections runs once per
+// delivery; nothing is merged.
+func (e *execution) execute(ctx context.Context, trig *FlowNode, items []Item) {
+	run := e.run
+	stack := []delivery{{node: trig, items: items}}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			e.stop(ctx, "")
+			return
+		}
+		if len(run.Nodes) >= MaxNodeExecutions {
+			run.Status = StatusError
+			run.Error = fmt.Sprintf("run stopped after %d node executions", MaxNodeExecutions)
+			return
+		}
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+
+		nr, ports, err := e.node(ctx, d.node, d.items)
+		nr.Seq = len(run.Nodes)
+		run.Nodes = append(run.Nodes, nr)
+		if err != nil {
+			if ctx.Err() != nil {
+				e.stop(ctx, d.node.Name)
+				return
+			}
+			run.Status = StatusError
+			run.Error = err.Error()
+			run.ErrorNode = d.node.Name
+			return
+		}
+		e.nodeOut[d.node.Name] = nodeView(ports)
+		var next []delivery
+		for p, targets := range d.node.Next {
+			if len(ports[p]) == 0 {
+				continue
+			}
+			for _, t := range targets {
+				next = append(next, delivery{node: t, items: ports[p]})
+			}
+		}
+		for i := len(next) - 1; i >= 0; i-- {
+			stack = append(stack, next[i])
+		}
+	}
+	run.Status = StatusSuccess
+}
+
+// stop records why a run ended early: its timeout, or cancellation by the caller.
+func (e *execution) stop(ctx context.Context, node string) {
+	e.run.ErrorNode = node
+	if errors.Is(context.Cause(ctx), errRunTimeout) {
+		e.run.Status = StatusError
+		e.run.Error = fmt.Sprintf("run timed out after %s", e.flow.Settings.Timeout)
+		return
+	}
+	e.run.Status = StatusCanceled
+	e.run.Error = "run canceled"
+}
+
+func nodeView(ports [][]Item) map[string]any {
+	var all []Item
+	outputs := make([]any, len(ports))
+	for i, p := range ports {
+		all = append(all, p...)
+		outputs[i] = p
+	}
+	var first Item
+	if len(all) > 0 {
+		first = all[0]
+	}
+	return map[string]any{"json": first, "items": all, "outputs": outputs}
+}
+
+// node executes one delivery to n, with retries, static-data commit and the onError policy.
+// It returns the record, the items per port, and an error when the run must stop.
+func (e *execution) node(ctx context.Context, n *FlowNode, items []Item) (NodeRun, [][]Item, error) {
+	start := e.x.now()
+	nr := NodeRun{
+		Node:       n.Name,
+		Type:       n.Type.Name,
+		StartedAt:  start,
+		Input:      items,
+		InputCount: len(items),
+		Ports:      n.Ports,
+	}
+	finish := func(ports [][]Item, status RunStatus, err error) (NodeRun, [][]Item, error) {
+		nr.DurationMicros = e.x.now().Sub(start).Microseconds()
+		nr.Status = status
+		nr.Output = ports
+		nr.OutputCounts = make([]int, len(ports))
+		for i, p := range ports {
+			nr.OutputCounts[i] = len(p)
+		}
+		return nr, ports, err
+	}
+
+	if n.Disabled {
+		ports := make([][]Item, len(n.Ports))
+		ports[0] = items
+		return finish(ports, StatusDisabled, nil)
+	}
+
+	var lastErr error
+	conflicts := 0
+	for nr.Tries < n.Settings.MaxTries {
+		nr.Tries++
+		out, err := e.try(ctx, n, items, &nr)
+		if errors.Is(err, ErrStaticConflict) && conflicts < maxStaticConflicts {
+			conflicts++
+			nr.Tries--
+			if !sleepCtx(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)*int64(min(conflicts, 20))))) {
+				lastErr = ctx.Err()
+				break
+			}
+			continue
+		}
+		if err == nil {
+			return finish(out.ports, StatusSuccess, nil)
+		}
+		lastErr = err
+		if ctx.Err() != nil || nr.Tries >= n.Settings.MaxTries {
+			break
+		}
+		e.x.logger().Info("node failed, trying again", "flow", e.flow.ID, "run", e.run.ID, "node", n.Name,
+			"try", nr.Tries, "of", n.Settings.MaxTries, "error", err)
+		if !sleepCtx(ctx, n.Settings.WaitBetweenTries) {
+			break
+		}
+	}
+	nr.Error = lastErr.Error()
+	nodeErr := &NodeError{Flow: e.flow.ID, Node: n.Name, Type: n.Type.Name, Err: lastErr}
+	if ctx.Err() != nil || n.Settings.OnError == OnErrorStop {
+		return finish(make([][]Item, len(n.Ports)), StatusError, nodeErr)
+	}
+	// continue / errorOutput: every input item goes on with the error attached.
+	ports := make([][]Item, len(n.Ports))
+	port := 0
+	if n.Settings.OnError == OnErrorErrorOutput {
+		port = len(n.Ports) - 1
+	}
+	failed := items
+	if len(failed) == 0 {
+		failed = []Item{{}}
+	}
+	for _, it := range failed {
+		ports[port] = append(ports[port], withError(it, lastErr))
+	}
+	return finish(ports, StatusError, nil)
+}
+
+// StatusDisabled marks the record of a disabled node, which passed its items through.
+const StatusDisabled RunStatus = "disabled"
+
+// try runs the node once and commits its static-data writes. Per-item failures are handled
+// here by the onError policy; under "stop" the first one fails the try.
+func (e *execution) try(ctx context.Context, n *FlowNode, items []Item, nr *NodeRun) (*Output, error) {
+	tctx := ctx
+	if n.Settings.Timeout > 0 {
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeoutCause(ctx, n.Settings.Timeout, fmt.Errorf("node timed out after %s", n.Settings.Timeout))
+		defer cancel()
+	}
+	in := &Input{
+		Items: items,
+		Node:  n.Name,
+		Flow:  e.flow.ID,
+		exec:  e,
+		fnode: n,
+		now:   e.x.now().In(e.flow.Settings.Location),
+	}
+	out := newOutput(len(n.Ports))
+	if err := safeRun(tctx, n.Impl, in, out, e.x.logger()); err != nil {
+		if cause := context.Cause(tctx); cause != nil && ctx.Err() == nil {
+			return nil, cause // the node's own timeout
+		}
+		return nil, err
+	}
+	if len(out.failed) > 0 {
+		switch n.Settings.OnError {
+		case OnErrorStop:
+			f := out.failed[0]
+			return nil, fmt.Errorf("item %d: %w", f.index, f.err)
+		case OnErrorContinue:
+			for _, f := range out.failed {
+				out.ports[0] = append(out.ports[0], withError(f.item, f.err))
+			}
+		case OnErrorErrorOutput:
+			last := len(out.ports) - 1
+			for _, f := range out.failed {
+				out.ports[last] = append(out.ports[last], withError(f.item, f.err))
+			}
+		}
+	}
+	if in.static != nil {
+		if err := e.commitStatic(ctx, n, in.static, nr); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (e *execution) commitStatic(ctx context.Context, n *FlowNode, s *StaticView, nr *NodeRun) error {
+	changes := s.pending(s.loaded)
+	if len(changes) == 0 {
+		return nil
+	}
+	c := &StaticCommit{FlowID: e.flow.ID, Reads: map[string]int64{}, ReadAll: n.staticAll, Changes: changes}
+	if n.staticAll {
+		for k, v := range s.versions {
+			c.Reads[k] = v
+		}
+	} else {
+		for _, k := range n.staticKeys {
+			c.Reads[k] = s.versions[k]
+		}
+	}
+	if e.store == nil {
+		return nil
+	}
+	if err := e.store.CommitStatic(ctx, c); err != nil {
+		return fmt.Errorf("commit static data: %w", err)
+	}
+	nr.Static = c.Changes
+	return nil
+}
+
+// safeRun calls the node, turning a panic into an error so one bad node cannot take the
+// process down.
+func safeRun(ctx context.Context, node Node, in *Input, out *Output, log *slog.Logger) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("node panicked", "node", in.Node, "flow", in.Flow, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return node.Run(ctx, in, out)
+}
+
+// withError returns a copy of item with an "error" field holding err's message.
+func withError(item Item, err error) Item {
+	out := make(Item, len(item)+1)
+	for k, v := range item {
+		out[k] = v
+	}
+	out["error"] = err.Error()
+	return out
+}
+
+// sleepCtx waits for d or until ctx is done; it reports whether the full wait happened.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

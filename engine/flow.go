@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"time"
+)
+
+// Flow is a loaded, validated flow: its nodes built and wired. It is immutable and shared by
+// every run of this version of the flow.
+type Flow struct {
+	ID      string // from the file's "id", else its base name without .json
+	Name    string
+	File    string // path it was loaded from
+	Version string // hash of the file's bytes
+	// Source is the file's content, for the API.
+	Source   []byte
+	Settings FlowSettings
+	Nodes    []*FlowNode // in file order
+	// Triggers are the trigger nodes, in file order.
+	Triggers []*FlowNode
+	byName   map[string]*FlowNode
+}
+
+// Node returns the node with that name, or nil.
+func (f *Flow) Node(name string) *FlowNode { return f.byName[name] }
+
+// FlowSettings are a flow's "settings".
+type FlowSettings struct {
+	// Timeout bounds a whole run (default DefaultRunTimeout).
+	Timeout time.Duration
+	// Location is the time zone of $now and of schedules that name none (default: the
+	// process's local zone); TimezoneName is how the file named it.
+	Location     *time.Location
+	TimezoneName string
+}
+
+// DefaultRunTimeout is the run timeout of a flow whose settings name none.
+const DefaultRunTimeout = 5 * time.Minute
+
+// FlowNode is one node of a loaded flow.
+type FlowNode struct {
+	Name     string
+	Type     *NodeType
+	TypeName string // as written in the file
+	Impl     Node
+	Disabled bool
+	Notes    string
+	// Position is where the node is drawn; nil when the file gives none.
+	Position *[2]float64
+	Settings NodeSettings
+	// Ports are the output port names: the type's, plus "error" with onError=errorOutput.
+	Ports []string
+	// Next lists, per port, the nodes that port delivers to, in file order.
+	Next [][]*FlowNode
+	// Inputs counts the connections into this node.
+	Inputs int
+
+	readsStatic bool
+	staticKeys  []string
+	staticAll   bool
+}
+
+// OnError is what happens when a node fails.
+type OnError string
+
+const (
+	OnErrorStop        OnError = "stop"        // the run fails (default)
+	OnErrorContinue    OnError = "continue"    // failed items go on, with an "error" field
+	OnErrorErrorOutput OnError = "errorOutput" // failed items go to the extra "error" port
+)
+
+// NodeSettings are the settings every node has.
+type NodeSettings struct {
+	RetryOnFail bool
+	// MaxTries is how many times a failing node is tried in all (default 3 with RetryOnFail).
+	MaxTries int
+	// WaitBetweenTries is the pause between tries (default 1s).
+	WaitBetweenTries time.Duration
+	OnError          OnError
+	// Timeout bounds one try of the node; 0 means only the run timeout applies.
+	Timeout time.Duration
+}

@@ -1,0 +1,31 @@
+package engine
+
+import "context"
+
+// The engine's needs from storage, declared here so that storage depends on the engine and not
+// the other way round. storage.SQLite satisfies all of them; tests may use small fakes.
+
+// StaticStore keeps each flow's static data: a JSON object, stored key by key.
+type StaticStore interface {
+	// LoadStatic returns the latest committed value and version of every key of the flow's
+	// static data; an empty map when the flow has none.
+	LoadStatic(ctx context.Context, flowID string) (map[string]StaticValue, error)
+	// CommitStatic applies c atomically and durably, or not at all. It returns an error
+	// wrapping ErrStaticConflict when a key c read has changed since; it fills each change's
+	// Before with the value it replaced.
+	CommitStatic(ctx context.Context, c *StaticCommit) error
+}
+
+// RunRecorder stores run records.
+type RunRecorder interface {
+	// CreateRun stores a run that has just started (status running, no nodes yet).
+	CreateRun(ctx context.Context, r *Run) error
+	// FinishRun stores the run's final status, error, end time and node executions.
+	FinishRun(ctx context.Context, r *Run) error
+}
+
+// Store is everything the executor needs from storage.
+type Store interface {
+	StaticStore
+	RunRecorder
+}
