@@ -54,7 +54,7 @@ func osEnvironment() map[string]any {
 	processEnvOnce.Do(func() {
 		processEnv = map[string]any{}
 		for _, kv := range os.Environ() {
-			if k, v, ok := strings.Cut(kv, "="); ok {
+			if k, v, ok := strings.Cut(kv, "="); ok && v != "" {
 				processEnv[k] = v
 			}
 		}
@@ -68,7 +68,9 @@ func envMap(env map[string]string) map[string]any {
 	}
 	out := make(map[string]any, len(env))
 	for k, v := range env {
-		out[k] = v
+		if v != "" { // empty reads as unset, so $env.X ?? default works
+			out[k] = v
+		}
 	}
 	return out
 }

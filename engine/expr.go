@@ -35,8 +35,8 @@ type Env struct {
 	Vars map[string]any `expr:"$vars"`
 	// Now is the time the node started, in the flow's time zone.
 	Now time.Time `expr:"$now"`
-	// OSEnv is the process environment (string values; an unset variable reads as nil, so
-	// $env.X ?? "default" works). Expressions write it as $env: it is renamed at compile time,
+	// OSEnv is the process environment (string values; an unset or empty variable reads as
+	// nil, so $env.X ?? "default" works). Expressions write it as $env: it is renamed at compile time,
 	// since expr reserves $env for the whole scope.
 	OSEnv map[string]any    `expr:"$osenv"`
 	Flow  map[string]any    `expr:"$flow"` // id, name, version
@@ -223,11 +223,10 @@ func CompileTemplate(s string) (*Template, error) {
 		if open > i {
 			t.parts = append(t.parts, templatePart{text: body[i:open]})
 		}
-		end := strings.Index(body[open+2:], "}}")
+		end := closingBraces(body, open+2)
 		if end < 0 {
 			return nil, &ExprError{Offset: base + open, Msg: "unclosed {{", Source: body[open:]}
 		}
-		end += open + 2
 		src := body[open+2 : end]
 		trimmed := strings.TrimSpace(src)
 		if trimmed == "" {
@@ -246,6 +245,33 @@ func CompileTemplate(s string) (*Template, error) {
 		t.whole = t.parts[0].expr
 	}
 	return t, nil
+}
+
+// closingBraces returns the index of the "}}" that closes an expression starting at i, skipping
+// braces of object literals and anything inside string literals; -1 when there is none.
+func closingBraces(s string, i int) int {
+	depth := 0
+	for ; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\'', '`':
+			for i++; i < len(s) && s[i] != c; i++ {
+				if s[i] == '\\' && c != '`' {
+					i++
+				}
+			}
+		case '{':
+			depth++
+		case '}':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			if i+1 < len(s) && s[i+1] == '}' {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // MustTemplate compiles s or panics; for templates built into the program.

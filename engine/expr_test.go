@@ -59,6 +59,8 @@ func TestTemplates(t *testing.T) {
 		{"{{ fromMillis(0).toMillis() }}", int64(0)},
 		{"{{ isEmpty($json.missing) && !isEmpty($json.name) }}", true},
 		{"{{ upper($json.name) }}", "ADA"},
+		{"{{ {a: {b: 1}}.a.b }}", int64(1)},
+		{`x{{ "}}" + '{{' }}y`, "x}}{{y"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {

@@ -61,8 +61,13 @@ func (l *Loader) LoadFiles(paths []string) ([]*Flow, Problems) {
 // Load builds a flow from a file's bytes. It returns nil and the problems when the flow has
 // any error; warnings come back with a flow.
 func (l *Loader) Load(file string, src []byte) (*Flow, Problems) {
-	ld := &loading{file: file, src: src, reg: l.Registry}
+	ld := &loading{file: file, src: src, reg: l.Registry, broken: map[string]bool{}}
 	f := ld.load()
+	// Report like a compiler: in file order.
+	sort.SliceStable(ld.probs, func(i, j int) bool {
+		a, b := ld.probs[i].Pos, ld.probs[j].Pos
+		return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+	})
 	if len(ld.probs.Errors()) > 0 {
 		return nil, ld.probs
 	}
@@ -74,6 +79,9 @@ type loading struct {
 	src   []byte
 	reg   *Registry
 	probs Problems
+	// broken holds the names of nodes that failed to build, so connections naming them do
+	// not add a second, misleading problem.
+	broken map[string]bool
 }
 
 func (ld *loading) errAt(off int, format string, args ...any) {
@@ -227,6 +235,7 @@ func (ld *loading) node(f *Flow, i int, nv *jvalue) *FlowNode {
 	n.Type = ld.reg.Lookup(typeV.str)
 	if n.Type == nil {
 		ld.errAt(typeV.off, "%s: %v %q%s", where, ErrUnknownNodeType, typeV.str, ld.reg.suggest(typeV.str))
+		ld.broken[n.Name] = true
 		return nil
 	}
 	if v := nv.get("disabled"); v != nil && ld.want(v, jbool, where+": disabled") {
@@ -257,6 +266,7 @@ func (ld *loading) node(f *Flow, i int, nv *jvalue) *FlowNode {
 		pv = &jvalue{off: nv.off, kind: jobject}
 	}
 	if !ld.want(pv, jobject, where+": parameters") {
+		ld.broken[n.Name] = true
 		return nil
 	}
 	params := newParams(pv, "parameters", n.Type.Params)
@@ -351,6 +361,9 @@ func (ld *loading) connections(f *Flow, v *jvalue) {
 	}
 	for _, m := range v.obj {
 		src := f.byName[m.key]
+		if src == nil && ld.broken[m.key] {
+			continue
+		}
 		if src == nil {
 			ld.errAt(m.keyOff, "connections: no node named %q%s", m.key, didYouMean(m.key, nodeNames(f)))
 			continue
@@ -426,6 +439,9 @@ func (ld *loading) targets(f *Flow, src *FlowNode, port int, list *jvalue, where
 			continue
 		}
 		dst := f.byName[name]
+		if dst == nil && ld.broken[name] {
+			continue
+		}
 		if dst == nil {
 			ld.errAt(t.off, "%s: no node named %q%s", where, name, didYouMean(name, nodeNames(f)))
 			continue

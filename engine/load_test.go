@@ -77,9 +77,9 @@ func TestLoadProblems(t *testing.T) {
 {"name": "e", "type": "emit", "parameters": {"items": [{"a": "{{ 1 + }}"}]}}
 ], "connections": {"t": ["s"], "s": ["e"]}}`,
 			want: []string{
+				`test.json:2:44: node "s": parameters.value: required`,
 				`test.json:2:52: node "s": parameters.key: want string, got number`,
 				`test.json:2:55: node "s": parameters.valu: unknown parameter (did you mean "value"?)`,
-				`test.json:2:44: node "s": parameters.value: required`,
 				"test.json:3:68: node \"e\": parameters.items[0].a: expression {{ 1 + }}: unexpected token EOF",
 			},
 		},
@@ -95,8 +95,8 @@ func TestLoadProblems(t *testing.T) {
 			name: "node settings",
 			src:  `{"nodes": [{"name": "t", "type": "trigger", "onError": "ignore", "maxTries": 0, "retryOnFail": true}]}`,
 			want: []string{
-				`test.json:1:78: node "t": maxTries: want a whole number from 1 to 100`,
 				`test.json:1:56: node "t": onError: "ignore" is not one of stop, continue, errorOutput`,
+				`test.json:1:78: node "t": maxTries: want a whole number from 1 to 100`,
 			},
 		},
 		{

@@ -657,6 +657,9 @@ func (p *Params) Texts(name string) []Text {
 // Expr compiles src, which starts at byte at of t.Value, as one expression (no braces). A
 // compile error is recorded at its place in the file and nil returned.
 func (t Text) Expr(at int, src string) *Expr {
+	trimmed := strings.TrimSpace(src)
+	at += strings.Index(src, trimmed)
+	src = trimmed
 	e, err := CompileExpr(src)
 	if err != nil {
 		ee := err.(*ExprError)
