@@ -342,7 +342,7 @@ func (e *execution) node(ctx context.Context, n *FlowNode, items []Item) (NodeRu
 	}
 	// continue / errorOutput: every input item goes on with the error attached.
 	ports := make([][]Item, len(n.Ports))
-	port := 0
+	port := n.Type.ContinueOutput
 	if n.Settings.OnError == OnErrorErrorOutput {
 		port = len(n.Ports) - 1
 	}
@@ -389,8 +389,9 @@ func (e *execution) try(ctx context.Context, n *FlowNode, items []Item, nr *Node
 			f := out.failed[0]
 			return nil, fmt.Errorf("item %d: %w", f.index, f.err)
 		case OnErrorContinue:
+			p := n.Type.ContinueOutput
 			for _, f := range out.failed {
-				out.ports[0] = append(out.ports[0], withError(f.item, f.err))
+				out.ports[p] = append(out.ports[p], withError(f.item, f.err))
 			}
 		case OnErrorErrorOutput:
 			last := len(out.ports) - 1

@@ -250,6 +250,21 @@ func TestExecutorErrors(t *testing.T) {
 	}
 }
 
+func TestExecutorContinueOutputOfTheType(t *testing.T) {
+	// split sends failed items to its false port under onError continue, like n8n's If.
+	src := `{"nodes": [{"name": "t", "type": "trigger"},
+		{"name": "split", "type": "split", "onError": "continue", "parameters": {"cond": "{{ 10 / $json.n > 1 }}"}},
+		{"name": "yes", "type": "pass"}, {"name": "no", "type": "pass"}],
+		"connections": {"t": ["split"], "split": {"true": ["yes"], "false": ["no"]}}}`
+	r, _ := runFlow(t, src, []Item{{"n": int64(2)}, {"n": "x"}})
+	if r.Status != StatusSuccess || !slices.Equal(r.Nodes[1].OutputCounts, []int{1, 1}) {
+		t.Fatalf("status %s counts %v", r.Status, r.Nodes[1].OutputCounts)
+	}
+	if got := r.Nodes[3].Input[0]; got["n"] != "x" || got["error"] == nil {
+		t.Fatalf("false port got %v", got)
+	}
+}
+
 func TestExecutorFlowTimeout(t *testing.T) {
 	src := `{"settings": {"timeout": "30ms"}, "nodes": [{"name": "t", "type": "trigger"}, {"name": "b", "type": "block"}],
 		"connections": {"t": ["b"]}}`

@@ -130,6 +130,7 @@ func CompileExpr(src string) (*Expr, error) {
 //   - $env becomes $osenv (expr itself reserves $env);
 //   - x.minus(1, 'minute') and the other method-style helpers become __minus(x, 1, 'minute'),
 //     so n8n-style calls on dates and item lists read naturally;
+//   - field access is null-safe: a.b is null when a is null (as with a?.b);
 //   - it records which $static keys are read, for conflict detection at commit.
 type exprPatcher struct {
 	staticKeys    map[string]bool
@@ -148,6 +149,8 @@ func (p *exprPatcher) Visit(node *ast.Node) {
 			p.staticIdents++
 		}
 	case *ast.MemberNode:
+		// Field access on null yields null instead of an error, so that
+		// $json.body.name ?? 'default' works when body is missing.
 		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "$static" {
 			p.staticMembers++
 			if s, ok := n.Property.(*ast.StringNode); ok {
@@ -158,6 +161,13 @@ func (p *exprPatcher) Visit(node *ast.Node) {
 			} else {
 				p.staticAll = true
 			}
+		}
+		// Field access on null yields null instead of an error, so that
+		// $json.body.name ?? 'default' works when body is missing: each access becomes its own
+		// optional chain (a?.b), nested ones short-circuiting in turn.
+		if _, ok := n.Property.(*ast.StringNode); ok && !n.Method {
+			n.Optional = true
+			ast.Patch(node, &ast.ChainNode{Node: n})
 		}
 	case *ast.CallNode:
 		m, ok := n.Callee.(*ast.MemberNode)

@@ -32,6 +32,8 @@ func TestTemplates(t *testing.T) {
 		{"n={{ $json.n }}", "n=3"},
 		{"{{ $json.name }} has {{ $json.n }} items", "Ada has 3 items"},
 		{"{{ $json.missing }}", nil},
+		{"{{ $json.missing.deeper.still ?? 'default' }}", "default"},
+		{"{{ $now.Format('2006') }}", "2026"},
 		{"[{{ $json.missing }}]", "[]"},
 		{"{{ $json.nested }}", map[string]any{"k": "v"}},
 		{"obj: {{ $json.nested }}", `obj: {"k":"v"}`},

@@ -21,8 +21,9 @@ func testRegistry(t testing.TB) *Registry {
 		{Name: "trigger", Trigger: true, New: func(*NodeConfig) (Node, error) { return pass, nil }},
 		{Name: "pass", Aliases: []string{"test.pass"}, New: func(*NodeConfig) (Node, error) { return pass, nil }},
 		{
-			Name:    "split",
-			Outputs: []string{"true", "false"},
+			Name:           "split",
+			Outputs:        []string{"true", "false"},
+			ContinueOutput: 1,
 			Params:  []ParamSpec{{Name: "cond", Kind: KindTemplate, Required: true}},
 			New: func(cfg *NodeConfig) (Node, error) {
 				cond := cfg.Params.Template("cond")

@@ -180,7 +180,7 @@ func (o *Output) Emit(port int, items ...Item) {
 
 // FailItem reports that input item index failed with err. The node's onError setting decides
 // what happens: stop fails the node, continue emits the item with an "error" field on the
-// first port, errorOutput sends it to the error port.
+// type's ContinueOutput port (usually the first), errorOutput sends it to the error port.
 func (o *Output) FailItem(index int, item Item, err error) {
 	o.failed = append(o.failed, failedItem{index: index, item: item, err: err})
 }

@@ -34,6 +34,9 @@ type NodeType struct {
 	Params  []ParamSpec
 	// Outputs names the output ports. Nil means one port, "main".
 	Outputs []string
+	// ContinueOutput is the port that failed items go to under onError "continue" (the If
+	// node's false output, as in n8n); 0 for most types.
+	ContinueOutput int
 	// Trigger marks a node that starts runs (webhook, schedule). A trigger has no inputs; in a
 	// run it emits the trigger items it is given.
 	Trigger bool
