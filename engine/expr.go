@@ -38,9 +38,9 @@ type Env struct {
 	// OSEnv is the process environment (string values; an unset or empty variable reads as
 	// nil, so $env.X ?? "default" works). Expressions write it as $env: it is renamed at compile time,
 	// since expr reserves $env for the whole scope.
-	OSEnv map[string]any    `expr:"$osenv"`
-	Flow  map[string]any    `expr:"$flow"` // id, name, version
-	Run   map[string]any    `expr:"$run"`  // id, mode, trigger, startedAt
+	OSEnv map[string]any `expr:"$osenv"`
+	Flow  map[string]any `expr:"$flow"` // id, name, version
+	Run   map[string]any `expr:"$run"`  // id, mode, trigger, startedAt
 }
 
 // exprMemoryBudget bounds what one evaluation may allocate (in expr's own units: elements of
@@ -215,12 +215,12 @@ type templatePart struct {
 	expr *Expr
 }
 
-// CompileTemplate compiles s. A leading "=" before "{{" (n8n's marker) is accepted and dropped.
-// Errors are *ExprError with Offset relative to s.
+// CompileTemplate compiles s. n8n's expression marker, a leading "=" on a string that holds
+// {{ … }}, is accepted and dropped. Errors are *ExprError with Offset relative to s.
 func CompileTemplate(s string) (*Template, error) {
 	t := &Template{raw: s}
 	body, base := s, 0
-	if strings.HasPrefix(s, "={{") {
+	if strings.HasPrefix(s, "=") && strings.Contains(s, "{{") {
 		body, base = s[1:], 1
 	}
 	for i := 0; i < len(body); {

@@ -30,6 +30,8 @@ func TestTemplates(t *testing.T) {
 		{"{{ $json.n }}", int64(3)},
 		{"={{ $json.n + 1 }}", 4},
 		{"n={{ $json.n }}", "n=3"},
+		{"=https://x/{{ $json.n }}", "https://x/3"},
+		{"=plain", "=plain"},
 		{"{{ $json.name }} has {{ $json.n }} items", "Ada has 3 items"},
 		{"{{ $json.missing }}", nil},
 		{"{{ $json.missing.deeper.still ?? 'default' }}", "default"},

@@ -107,6 +107,27 @@ var dateLayouts = []string{
 	"2006-01-02 15:04",
 }
 
+// JSONKind names a JSON value's kind for messages: "null", "a string", "a boolean",
+// "a number", "a list" or "an object".
+func JSONKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case []any, []Item:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	if _, ok := toFloat(v); ok {
+		return "a number"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
 // describe names a value for error messages: the string 'x', the number 3, …
 func describe(v any) string {
 	switch x := v.(type) {
@@ -415,11 +436,11 @@ func fnIsEmpty(a ...any) (any, error) {
 	if err := argCount("isEmpty", a, 1, 1); err != nil {
 		return nil, err
 	}
-	return isEmptyValue(a[0]), nil
+	return IsEmpty(a[0]), nil
 }
 
-// isEmptyValue is true for nil, "", empty lists and empty objects.
-func isEmptyValue(v any) bool {
+// IsEmpty is true for null, "", empty lists and empty objects.
+func IsEmpty(v any) bool {
 	switch x := v.(type) {
 	case nil:
 		return true

@@ -24,7 +24,7 @@ func testRegistry(t testing.TB) *Registry {
 			Name:           "split",
 			Outputs:        []string{"true", "false"},
 			ContinueOutput: 1,
-			Params:  []ParamSpec{{Name: "cond", Kind: KindTemplate, Required: true}},
+			Params:         []ParamSpec{{Name: "cond", Kind: KindTemplate, Required: true}},
 			New: func(cfg *NodeConfig) (Node, error) {
 				cond := cfg.Params.Template("cond")
 				return NodeFunc(func(ctx context.Context, in *Input, out *Output) error {

@@ -267,11 +267,17 @@ func stringContentOffset(src []byte, off, idx int) int {
 	return i
 }
 
-// didYouMean returns " (did you mean \"x\"?)" for the closest candidate, or "".
-func didYouMean(got string, candidates []string) string {
+// DidYouMean returns ` (did you mean "x"?)` for the candidate closest to got, or "" when none
+// is close. A candidate that starts with what was typed (maxTry → maxTries) counts as close.
+func DidYouMean(got string, candidates []string) string {
+	lgot := strings.ToLower(got)
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
-		d := editDistance(strings.ToLower(got), strings.ToLower(c))
+		lc := strings.ToLower(c)
+		d := editDistance(lgot, lc)
+		if len(lgot) >= 3 && strings.HasPrefix(lc, lgot) {
+			d = min(d, 1)
+		}
 		if d < bestD {
 			best, bestD = c, d
 		}

@@ -96,7 +96,7 @@ func (ld *loading) warnAt(off int, format string, args ...any) {
 func (ld *loading) checkKeys(obj *jvalue, where string, known ...string) {
 	for _, m := range obj.obj {
 		if !contains(known, m.key) {
-			ld.errAt(m.keyOff, "%sunknown key %q%s", where, m.key, didYouMean(m.key, known))
+			ld.errAt(m.keyOff, "%sunknown key %q%s", where, m.key, DidYouMean(m.key, known))
 		}
 	}
 }
@@ -346,7 +346,7 @@ func (ld *loading) nodeSettings(nv *jvalue, where string, s *NodeSettings) {
 		case "errorOutput", "continueErrorOutput":
 			s.OnError = OnErrorErrorOutput
 		default:
-			ld.errAt(v.off, "%s: onError: %q is not one of stop, continue, errorOutput%s", where, v.str, didYouMean(v.str, []string{"stop", "continue", "errorOutput"}))
+			ld.errAt(v.off, "%s: onError: %q is not one of stop, continue, errorOutput%s", where, v.str, DidYouMean(v.str, []string{"stop", "continue", "errorOutput"}))
 		}
 	}
 }
@@ -365,7 +365,7 @@ func (ld *loading) connections(f *Flow, v *jvalue) {
 			continue
 		}
 		if src == nil {
-			ld.errAt(m.keyOff, "connections: no node named %q%s", m.key, didYouMean(m.key, nodeNames(f)))
+			ld.errAt(m.keyOff, "connections: no node named %q%s", m.key, DidYouMean(m.key, nodeNames(f)))
 			continue
 		}
 		where := fmt.Sprintf("connections[%q]", m.key)
@@ -443,7 +443,7 @@ func (ld *loading) targets(f *Flow, src *FlowNode, port int, list *jvalue, where
 			continue
 		}
 		if dst == nil {
-			ld.errAt(t.off, "%s: no node named %q%s", where, name, didYouMean(name, nodeNames(f)))
+			ld.errAt(t.off, "%s: no node named %q%s", where, name, DidYouMean(name, nodeNames(f)))
 			continue
 		}
 		if dst.Type.Trigger {

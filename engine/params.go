@@ -165,7 +165,7 @@ func (p *Params) String(name string) string {
 		return ""
 	}
 	if s, ok := p.spec[name]; ok && len(s.Enum) > 0 && !contains(s.Enum, v.str) {
-		p.errAt(v, p.keyPath(name), "%q is not one of %s%s", v.str, strings.Join(s.Enum, ", "), didYouMean(v.str, s.Enum))
+		p.errAt(v, p.keyPath(name), "%q is not one of %s%s", v.str, strings.Join(s.Enum, ", "), DidYouMean(v.str, s.Enum))
 	}
 	return v.str
 }
@@ -174,7 +174,7 @@ func (p *Params) String(name string) string {
 func (p *Params) OneOf(name string, allowed ...string) string {
 	s := p.String(name)
 	if v := p.v.get(name); v != nil && v.kind == jstring && !contains(allowed, s) {
-		p.errAt(v, p.keyPath(name), "%q is not one of %s%s", s, strings.Join(allowed, ", "), didYouMean(s, allowed))
+		p.errAt(v, p.keyPath(name), "%q is not one of %s%s", s, strings.Join(allowed, ", "), DidYouMean(s, allowed))
 	}
 	return s
 }
@@ -534,21 +534,22 @@ func (vt *ValueTemplate) Eval(env *Env) (any, error) {
 		}
 		return out, nil
 	}
-	return deepCopy(vt.constant), nil
+	return DeepCopy(vt.constant), nil
 }
 
-func deepCopy(v any) any {
+// DeepCopy copies the maps and lists of a JSON value, so the copy can be changed freely.
+func DeepCopy(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = deepCopy(e)
+			out[k] = DeepCopy(e)
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = deepCopy(e)
+			out[i] = DeepCopy(e)
 		}
 		return out
 	}
@@ -565,7 +566,7 @@ func (p *Params) checkSpec(specs []ParamSpec) {
 	for _, m := range p.v.obj {
 		s, ok := p.spec[m.key]
 		if !ok {
-			p.parent.record(m.keyOff, p.keyPath(m.key), "unknown parameter"+didYouMean(m.key, names))
+			p.parent.record(m.keyOff, p.keyPath(m.key), "unknown parameter"+DidYouMean(m.key, names))
 			continue
 		}
 		if msg := kindMismatch(s.Kind, m.val); msg != "" {
@@ -613,7 +614,7 @@ func (p *Params) checkUnused() {
 		sort.Strings(known)
 		for _, m := range c.v.obj {
 			if !c.used[m.key] {
-				p.parent.record(m.keyOff, c.keyPath(m.key), "unknown key"+didYouMean(m.key, known))
+				p.parent.record(m.keyOff, c.keyPath(m.key), "unknown key"+DidYouMean(m.key, known))
 			}
 		}
 	}

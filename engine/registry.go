@@ -114,5 +114,5 @@ func (r *Registry) suggest(name string) string {
 			return fmt.Sprintf(" (did you mean %q?)", t.Name)
 		}
 	}
-	return didYouMean(bare, r.names)
+	return DidYouMean(bare, r.names)
 }

@@ -24,7 +24,7 @@ func (m *memStore) LoadStatic(_ context.Context, flowID string) (map[string]Stat
 	defer m.mu.Unlock()
 	out := map[string]StaticValue{}
 	for k, v := range m.static[flowID] {
-		out[k] = StaticValue{Value: deepCopy(v.Value), Version: v.Version}
+		out[k] = StaticValue{Value: DeepCopy(v.Value), Version: v.Version}
 	}
 	return out, nil
 }
@@ -58,7 +58,7 @@ func (m *memStore) CommitStatic(_ context.Context, c *StaticCommit) error {
 			delete(cur, ch.Key)
 			continue
 		}
-		cur[ch.Key] = StaticValue{Value: deepCopy(ch.After), Version: old.Version + 1}
+		cur[ch.Key] = StaticValue{Value: DeepCopy(ch.After), Version: old.Version + 1}
 	}
 	m.commits++
 	return nil
