@@ -427,7 +427,7 @@ func (e *execution) commitStatic(ctx context.Context, n *FlowNode, s *StaticView
 		return nil
 	}
 	if err := e.store.CommitStatic(ctx, c); err != nil {
-		return fmt.Errorf("commit static data: %w", err)
+		return err // the store says what it was committing
 	}
 	nr.Static = c.Changes
 	return nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -57,18 +56,14 @@ func (v *jvalue) get(key string) *jvalue {
 	return nil
 }
 
-// plain converts the value to the types encoding/json produces with UseNumber off:
-// map[string]any, []any, string, float64 (int when integral and small enough), bool, nil.
+// plain converts the value to plain JSON values: map[string]any, []any, string, bool, nil, and
+// numbers as PlainNumbers makes them.
 func (v *jvalue) plain() any {
 	switch v.kind {
 	case jbool:
 		return v.b
 	case jnumber:
-		if i, err := strconv.ParseInt(string(v.num), 10, 64); err == nil {
-			return i
-		}
-		f, _ := v.num.Float64()
-		return f
+		return plainNumber(v.num)
 	case jstring:
 		return v.str
 	case jarray:
