@@ -1,0 +1,50 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// encodeJSON renders v as compact JSON without HTML escaping, the form payloads are stored in.
+func encodeJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
+}
+
+// decodeJSON decodes stored JSON into dst, numbers in untyped values as engine.PlainNumbers
+// makes them, so integers keep full precision. dst is one of *any, *[]engine.Item, *[][]engine.Item,
+// *[]engine.StaticChange or a pointer to a typed value without untyped parts.
+func decodeJSON(data []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	switch d := dst.(type) {
+	case *any:
+		*d = engine.PlainNumbers(*d)
+	case *[]engine.Item:
+		for _, item := range *d {
+			engine.PlainNumbers(item)
+		}
+	case *[][]engine.Item:
+		for _, port := range *d {
+			for _, item := range port {
+				engine.PlainNumbers(item)
+			}
+		}
+	case *[]engine.StaticChange:
+		for i := range *d {
+			(*d)[i].Before = engine.PlainNumbers((*d)[i].Before)
+			(*d)[i].After = engine.PlainNumbers((*d)[i].After)
+		}
+	}
+	return nil
+}

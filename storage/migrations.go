@@ -1,0 +1,121 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migrations is the schema's history: migrations[i] takes the database to version i+1. The
+// list is append-only — a released migration is never edited, reordered or removed; a change
+// to the schema is a new entry at the end.
+var migrations = []string{
+	// v1: runs, node executions, static data.
+	`
+CREATE TABLE runs (
+	id           TEXT PRIMARY KEY, -- ULID layout: sorts by start time
+	flow_id      TEXT NOT NULL,
+	flow_name    TEXT NOT NULL DEFAULT '',
+	flow_version TEXT NOT NULL DEFAULT '',
+	trigger      TEXT NOT NULL DEFAULT '',
+	mode         TEXT NOT NULL DEFAULT '',
+	status       TEXT NOT NULL,
+	started_at   INTEGER NOT NULL, -- unix microseconds
+	finished_at  INTEGER,          -- unix microseconds; NULL while running
+	error        TEXT NOT NULL DEFAULT '',
+	error_node   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_flow ON runs (flow_id, id DESC);
+CREATE INDEX runs_status ON runs (status, id DESC);
+
+CREATE TABLE node_runs (
+	run_id        TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	seq           INTEGER NOT NULL,
+	node          TEXT NOT NULL,
+	type          TEXT NOT NULL,
+	status        TEXT NOT NULL,
+	started_at    INTEGER NOT NULL, -- unix microseconds
+	duration_us   INTEGER NOT NULL,
+	tries         INTEGER NOT NULL,
+	input_count   INTEGER NOT NULL, -- real count, also when input is truncated
+	output_counts TEXT NOT NULL,    -- JSON array of real counts per port
+	ports         TEXT NOT NULL,    -- JSON array of port names
+	input         BLOB,             -- JSON array of items; NULL for none
+	output        BLOB,             -- JSON array per port of items; NULL for none
+	truncated     INTEGER NOT NULL DEFAULT 0,
+	error         TEXT NOT NULL DEFAULT '',
+	static        TEXT,             -- JSON array of static-data changes; NULL for none
+	PRIMARY KEY (run_id, seq)
+);
+
+-- A row whose value is NULL is a deleted key. It is kept so that the key's version keeps
+-- growing: a node that read the old value must conflict with a re-created one.
+CREATE TABLE static_data (
+	flow_id    TEXT NOT NULL,
+	key        TEXT NOT NULL,
+	value      TEXT,             -- JSON
+	version    INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL, -- unix microseconds
+	PRIMARY KEY (flow_id, key)
+);
+`,
+}
+
+// migrate brings the database up to the newest schema this binary knows, one transaction per
+// migration. Each transaction re-reads the version, so two processes opening one new file at
+// once apply every migration exactly once.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `
+CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	applied_at INTEGER NOT NULL -- unix microseconds
+)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	have, err := schemaVersion(ctx, db)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("migrate: %w: database is at v%d, this binary knows up to v%d", ErrSchemaTooNew, have, len(migrations))
+	}
+	for i := have; i < len(migrations); i++ {
+		if err := applyMigration(ctx, db, i+1, migrations[i]); err != nil {
+			return fmt.Errorf("migrate v%d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func schemaVersion(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int, error) {
+	var v int
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, version int, script string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	have, err := schemaVersion(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if have >= version {
+		return nil // applied by another process meanwhile
+	}
+	if _, err := tx.ExecContext(ctx, script); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		version, time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,151 @@
+// Package storage keeps what happens in flowd — runs, node results and static data — in one
+// SQLite file. Flow definitions live in flow files, not here.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/flowd/flowd/engine"
+)
+
+var _ engine.Store = (*SQLite)(nil)
+
+// busyTimeoutMillis is how long a connection waits for another process's lock before it fails
+// with "database is locked". Within one process writes never wait on each other in SQLite:
+// they queue on the single write connection.
+const busyTimeoutMillis = 5000
+
+// SQLite is flowd's store: one SQLite database in WAL mode with one write connection and a
+// small pool of read-only connections, so reads never wait for writes and writes never race
+// each other for the lock. It satisfies engine.Store and is safe for concurrent use.
+//
+// Durability: the database runs with synchronous=NORMAL. Every committed transaction survives
+// a crash of the process (kill -9, panic, OOM kill). A power loss or OS crash can lose the
+// transactions committed since the last WAL checkpoint — at most the last moments of
+// activity — but never corrupts the database: it reopens at an earlier consistent state.
+type SQLite struct {
+	path string
+	w    *sql.DB // exactly one connection; every transaction on it is BEGIN IMMEDIATE
+	r    *sql.DB // query_only connections
+}
+
+// Open opens the database at path, creating it and its parent directories when missing, and
+// applies pending migrations. It fails when the database was written by a newer flowd (see
+// ErrSchemaTooNew). The caller must Close the store.
+func Open(ctx context.Context, path string) (*SQLite, error) {
+	s, err := open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, path string) (*SQLite, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, err
+	}
+
+	// auto_vacuum is applied when each connection opens, which is before migrations create the
+	// first table; on an existing database it is a no-op.
+	w, err := sql.Open("sqlite3", dsn(abs, url.Values{
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"NORMAL"},
+		"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)},
+		"_foreign_keys": {"on"},
+		"_txlock":       {"immediate"},
+		"_auto_vacuum":  {"incremental"},
+	}))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if mode != "wal" {
+		w.Close()
+		return nil, fmt.Errorf("journal mode is %q, want wal (is the file on a network file system?)", mode)
+	}
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, err
+	}
+
+	// The database is in WAL mode now (a persistent setting), so readers need not set it.
+	r, err := sql.Open("sqlite3", dsn(abs, url.Values{
+		"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)},
+		"_foreign_keys": {"on"},
+		"_query_only":   {"1"},
+	}))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	return &SQLite{path: abs, w: w, r: r}, nil
+}
+
+// dsn builds a file: URI that go-sqlite3 reads its _options from and SQLite its path from, so
+// that a path holding '?', '#' or '%' still names the right file.
+func dsn(abs string, opts url.Values) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: opts.Encode()}
+	return u.String()
+}
+
+// Path is the absolute path of the database file.
+func (s *SQLite) Path() string { return s.path }
+
+// Close releases the free pages left by deletions, checkpoints the WAL into the database file
+// and closes both pools. It waits for queries in progress; the store must not be used after.
+func (s *SQLite) Close() error {
+	errR := s.r.Close()
+	ctx := context.Background()
+	errV := drain(s.w.QueryContext(ctx, "PRAGMA incremental_vacuum"))
+	_, errC := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	errW := s.w.Close()
+	if err := errors.Join(errR, errV, errC, errW); err != nil {
+		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// drain reads every row of a statement that does its work one row at a time, as
+// incremental_vacuum does (one freed page per row).
+func drain(rows *sql.Rows, err error) error {
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return err
+	}
+	return rows.Close()
+}
