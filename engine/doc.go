@@ -35,6 +35,12 @@
 // on fresh data. So concurrent runs never lose each other's updates, and a node that only
 // writes never waits.
 //
+// # Locks
+//
+// Work that must happen once however many runs want it (a token refresh) uses a node's lock
+// setting (LockSpec): items sent on one output run under a named Locker lock, after the path
+// that decided to send them there has run again on fresh data — double-checked locking.
+//
 // # Expressions
 //
 // String parameters may hold {{ … }} expressions in expr's language, compiled once at load

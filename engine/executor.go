@@ -22,6 +22,11 @@ type Executor struct {
 	Env map[string]string
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Locker serves node locks (LockSpec); nil means one LocalLocker for this Executor.
+	Locker Locker
+
+	lockerOnce  sync.Once
+	localLocker *LocalLocker
 
 	envOnce sync.Once
 	envAny  map[string]any
@@ -75,6 +80,14 @@ func envMap(env map[string]string) map[string]any {
 	return out
 }
 
+func (x *Executor) locker() Locker {
+	if x.Locker != nil {
+		return x.Locker
+	}
+	x.lockerOnce.Do(func() { x.localLocker = &LocalLocker{} })
+	return x.localLocker
+}
+
 // exprEnv is $env: Env converted once, or the process environment.
 func (x *Executor) exprEnv() map[string]any {
 	x.envOnce.Do(func() {
@@ -110,6 +123,12 @@ type execution struct {
 	osEnv    map[string]any
 	flowInfo map[string]any
 	runInfo  map[string]any
+	// lastInput is what each node received in its latest execution, for lock rechecks.
+	lastInput map[*FlowNode][]Item
+	// held maps the locks this run holds to their release; until maps a node to the locks to
+	// release once it has run.
+	held  map[string]func()
+	until map[*FlowNode][]string
 }
 
 // Run executes the flow from the requested trigger and returns the run record, which is
@@ -158,10 +177,14 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		runInfo: map[string]any{
 			"id": run.ID, "mode": mode, "trigger": trig.Name, "startedAt": FormatTime(start.In(f.Settings.Location)),
 		},
+		lastInput: map[*FlowNode][]Item{},
+		held:      map[string]func(){},
+		until:     map[*FlowNode][]string{},
 	}
 
 	runCtx, cancel := context.WithTimeoutCause(ctx, f.Settings.Timeout, errRunTimeout)
 	e.execute(runCtx, trig, items)
+	e.releaseAll()
 	cancel()
 
 	run.FinishedAt = x.now()
@@ -224,19 +247,26 @@ func (e *execution) execute(ctx context.Context, trig *FlowNode, items []Item) {
 		stack = stack[:len(stack)-1]
 
 		nr, ports, err := e.node(ctx, d.node, d.items)
-		nr.Seq = len(run.Nodes)
-		run.Nodes = append(run.Nodes, nr)
+		e.record(d.node, d.items, nr, ports)
+		if err == nil && d.node.Settings.Lock != nil {
+			ports, err = e.guard(ctx, d.node, ports)
+		}
+		e.releaseAfter(d.node)
 		if err != nil {
+			node := d.node.Name
+			var ne *NodeError
+			if errors.As(err, &ne) {
+				node = ne.Node
+			}
 			if ctx.Err() != nil {
-				e.stop(ctx, d.node.Name)
+				e.stop(ctx, node)
 				return
 			}
 			run.Status = StatusError
 			run.Error = err.Error()
-			run.ErrorNode = d.node.Name
+			run.ErrorNode = node
 			return
 		}
-		e.nodeOut[d.node.Name] = nodeView(ports)
 		var next []delivery
 		for p, targets := range d.node.Next {
 			if len(ports[p]) == 0 {
@@ -251,6 +281,84 @@ func (e *execution) execute(ctx context.Context, trig *FlowNode, items []Item) {
 		}
 	}
 	run.Status = StatusSuccess
+}
+
+// record appends a node execution to the run and remembers what the node received and sent.
+func (e *execution) record(n *FlowNode, items []Item, nr NodeRun, ports [][]Item) {
+	nr.Seq = len(e.run.Nodes)
+	e.run.Nodes = append(e.run.Nodes, nr)
+	e.lastInput[n] = items
+	if nr.Status != StatusError || ports != nil {
+		e.nodeOut[n.Name] = nodeView(ports)
+	}
+}
+
+// guard applies n's lock after n sent ports: when items go to the locked output, it takes the
+// lock, runs the recheck path again on fresh data and returns the fresh outputs. The lock is
+// kept while items still go to the locked output, until the Until node has run.
+func (e *execution) guard(ctx context.Context, n *FlowNode, ports [][]Item) ([][]Item, error) {
+	spec := n.Settings.Lock
+	if len(ports[spec.Port]) == 0 {
+		return ports, nil
+	}
+	if _, held := e.held[spec.Name]; held {
+		return ports, nil // this run already holds it, further up the branch
+	}
+	unlock, err := e.x.locker().Lock(ctx, e.flow.ID, spec.Name)
+	if err != nil {
+		return nil, &NodeError{Flow: e.flow.ID, Node: n.Name, Type: n.Type.Name, Err: fmt.Errorf("take lock %q: %w", spec.Name, err)}
+	}
+	e.held[spec.Name] = unlock
+
+	path := spec.Path
+	items, ok := e.lastInput[spec.RecheckFrom]
+	if !ok { // this run reached n another way: check n alone again
+		path, items = []LockStep{{Node: n}}, e.lastInput[n]
+	}
+	fresh := make([][]Item, len(n.Ports))
+	for i, step := range path {
+		nr, out, err := e.node(ctx, step.Node, items)
+		nr.Recheck = true
+		e.record(step.Node, items, nr, out)
+		if err != nil {
+			return nil, err
+		}
+		if i == len(path)-1 {
+			fresh = out
+			break
+		}
+		if items = out[step.Port]; len(items) == 0 {
+			break // the path ends early: nothing reaches n
+		}
+	}
+	switch {
+	case len(fresh[spec.Port]) == 0:
+		e.release(spec.Name) // someone else did the work meanwhile
+	case spec.Until != nil:
+		e.until[spec.Until] = append(e.until[spec.Until], spec.Name)
+	}
+	return fresh, nil
+}
+
+// releaseAfter releases the locks that wait for n to have run.
+func (e *execution) releaseAfter(n *FlowNode) {
+	for _, name := range e.until[n] {
+		e.release(name)
+	}
+	delete(e.until, n)
+}
+
+func (e *execution) release(name string) {
+	if unlock, ok := e.held[name]; ok {
+		unlock()
+		delete(e.held, name)
+	}
+}
+
+func (e *execution) releaseAll() {
+	for name := range e.held {
+		e.release(name)
+	}
 }
 
 // stop records why a run ended early: its timeout, or cancellation by the caller.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -139,6 +140,41 @@ func testRegistry(t testing.TB) *Registry {
 			},
 		},
 		{
+			// arrive counts its executions on the barrier in ctx; wait blocks until the
+			// barrier is full, then counts its own calls.
+			Name: "arrive",
+			New: func(*NodeConfig) (Node, error) {
+				return NodeFunc(func(ctx context.Context, in *Input, out *Output) error {
+					if b, ok := ctx.Value(barrierKey{}).(*barrier); ok {
+						env, err := in.Env(ctx, -1)
+						if err != nil {
+							return err
+						}
+						b.arrive(env.Run["id"].(string))
+					}
+					out.Emit(0, in.Items...)
+					return nil
+				}), nil
+			},
+		},
+		{
+			Name: "wait",
+			New: func(*NodeConfig) (Node, error) {
+				return NodeFunc(func(ctx context.Context, in *Input, out *Output) error {
+					if b, ok := ctx.Value(barrierKey{}).(*barrier); ok {
+						select {
+						case <-b.full:
+						case <-ctx.Done():
+							return ctx.Err()
+						}
+						b.calls.Add(1)
+					}
+					out.Emit(0, in.Items...)
+					return nil
+				}), nil
+			},
+		},
+		{
 			Name: "panic",
 			New: func(*NodeConfig) (Node, error) {
 				return NodeFunc(func(context.Context, *Input, *Output) error { panic("kaboom") }), nil
@@ -155,6 +191,33 @@ func testRegistry(t testing.TB) *Registry {
 
 // startedKey carries a channel the block node closes when it starts.
 type startedKey struct{}
+
+// barrierKey carries a *barrier for the arrive and wait nodes.
+type barrierKey struct{}
+
+// barrier is full once n different runs have arrived.
+type barrier struct {
+	n     int
+	mu    sync.Mutex
+	runs  map[string]bool
+	full  chan struct{}
+	calls atomic.Int64
+}
+
+func newBarrier(n int) *barrier {
+	return &barrier{n: n, runs: map[string]bool{}, full: make(chan struct{})}
+}
+
+func (b *barrier) arrive(run string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.runs[run] {
+		b.runs[run] = true
+		if len(b.runs) == b.n {
+			close(b.full)
+		}
+	}
+}
 
 func mustLoad(t testing.TB, src string) *Flow {
 	t.Helper()

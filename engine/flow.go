@@ -78,4 +78,31 @@ type NodeSettings struct {
 	OnError          OnError
 	// Timeout bounds one try of the node; 0 means only the run timeout applies.
 	Timeout time.Duration
+	// Lock, when set, makes the items this node sends on one output run under a named lock,
+	// with the decision checked again once the lock is held (see LockSpec).
+	Lock *LockSpec
+}
+
+// LockSpec is double-checked locking for a branch. When the node sends items on Port, the run
+// takes the flow's lock Name (waiting for any other run holding it), then runs the nodes from
+// RecheckFrom to this node again, on fresh static data and with the items RecheckFrom received.
+// If the node then still sends items on Port, they go on under the lock, which is released
+// when Until has run (or when the run ends, without Until); if not, the lock is released at
+// once and the fresh items take the other outputs. Runs whose items never reach Port never
+// touch the lock.
+type LockSpec struct {
+	Name string
+	Port int
+	// RecheckFrom is the first node run again; the node itself when it reads static data
+	// directly. Path lists the nodes from RecheckFrom to this node, this node last, with the
+	// port each delivers on to the next.
+	RecheckFrom *FlowNode
+	Path        []LockStep
+	Until       *FlowNode
+}
+
+// LockStep is one node of a recheck path and the port it delivers to the next step on.
+type LockStep struct {
+	Node *FlowNode
+	Port int
 }

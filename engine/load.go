@@ -61,7 +61,7 @@ func (l *Loader) LoadFiles(paths []string) ([]*Flow, Problems) {
 // Load builds a flow from a file's bytes. It returns nil and the problems when the flow has
 // any error; warnings come back with a flow.
 func (l *Loader) Load(file string, src []byte) (*Flow, Problems) {
-	ld := &loading{file: file, src: src, reg: l.Registry, broken: map[string]bool{}}
+	ld := &loading{file: file, src: src, reg: l.Registry, broken: map[string]bool{}, locks: map[*FlowNode]*jvalue{}}
 	f := ld.load()
 	// Report like a compiler: in file order.
 	sort.SliceStable(ld.probs, func(i, j int) bool {
@@ -82,6 +82,8 @@ type loading struct {
 	// broken holds the names of nodes that failed to build, so connections naming them do
 	// not add a second, misleading problem.
 	broken map[string]bool
+	// locks holds each node's "lock" object, resolved once connections are known.
+	locks map[*FlowNode]*jvalue
 }
 
 func (ld *loading) errAt(off int, format string, args ...any) {
@@ -170,8 +172,109 @@ func (ld *loading) load() *Flow {
 		}
 	}
 	ld.connections(f, root.get("connections"))
-	ld.graph(f, srcs, root)
+	if ld.graph(f, srcs, root) {
+		for _, n := range f.Nodes {
+			if v := ld.locks[n]; v != nil {
+				ld.lock(f, n, v)
+			}
+		}
+	}
 	return f
+}
+
+// lock resolves a node's "lock" setting: {"name", "output", "recheckFrom", "until"}.
+func (ld *loading) lock(f *Flow, n *FlowNode, v *jvalue) {
+	where := fmt.Sprintf("node %q: lock", n.Name)
+	ld.checkKeys(v, where+": ", "name", "output", "recheckFrom", "until")
+	spec := &LockSpec{RecheckFrom: n}
+	ok := true
+	str := func(key string) (string, *jvalue) {
+		kv := v.get(key)
+		if kv == nil {
+			return "", nil
+		}
+		if kv.kind != jstring || kv.str == "" {
+			ld.errAt(kv.off, "%s.%s: want a non-empty string", where, key)
+			ok = false
+			return "", nil
+		}
+		return kv.str, kv
+	}
+	name, nameV := str("name")
+	if nameV == nil && ok {
+		ld.errAt(v.off, "%s.name: required", where)
+		ok = false
+	}
+	spec.Name = name
+	switch out, outV := str("output"); {
+	case outV != nil:
+		if spec.Port = portIndex(n.Ports, out); spec.Port < 0 {
+			ld.errAt(outV.off, "%s.output: node %q has no output %q; its outputs are %s", where, n.Name, out, strings.Join(n.Ports, ", "))
+			ok = false
+		}
+	case len(n.Ports) > 1:
+		ld.errAt(v.off, "%s.output: required: name the output whose items need the lock (%s)", where, strings.Join(n.Ports, ", "))
+		ok = false
+	}
+	if from, fromV := str("recheckFrom"); fromV != nil {
+		spec.RecheckFrom = f.byName[from]
+		if spec.RecheckFrom == nil {
+			ld.errAt(fromV.off, "%s.recheckFrom: no node named %q%s", where, from, DidYouMean(from, nodeNames(f)))
+			ok = false
+		} else if spec.Path = pathBetween(spec.RecheckFrom, n); spec.Path == nil {
+			ld.errAt(fromV.off, "%s.recheckFrom: %q does not lead to %q", where, from, n.Name)
+			ok = false
+		} else if spec.RecheckFrom.Type.Trigger {
+			ld.errAt(fromV.off, "%s.recheckFrom: %q is a trigger; recheck from the node after it", where, from)
+			ok = false
+		}
+	} else {
+		spec.Path = []LockStep{{Node: n}}
+	}
+	if until, untilV := str("until"); untilV != nil {
+		spec.Until = f.byName[until]
+		if spec.Until == nil {
+			ld.errAt(untilV.off, "%s.until: no node named %q%s", where, until, DidYouMean(until, nodeNames(f)))
+			ok = false
+		} else if spec.Port >= 0 && !leadsTo(n.Next[spec.Port], spec.Until) {
+			ld.errAt(untilV.off, "%s.until: %q is not reached from output %q, so the lock would be held to the end of the run", where, until, n.Ports[spec.Port])
+			ok = false
+		}
+	}
+	if ok {
+		n.Settings.Lock = spec
+	}
+}
+
+// pathBetween returns the first path, depth first in connection order, from one node to
+// another, each step with the port it delivers on; nil when there is none.
+func pathBetween(from, to *FlowNode) []LockStep {
+	if from == to {
+		return []LockStep{{Node: to}}
+	}
+	for port, targets := range from.Next {
+		for _, t := range targets {
+			if rest := pathBetween(t, to); rest != nil {
+				return append([]LockStep{{Node: from, Port: port}}, rest...)
+			}
+		}
+	}
+	return nil
+}
+
+// leadsTo reports whether target is among nodes or downstream of them.
+func leadsTo(nodes []*FlowNode, target *FlowNode) bool {
+	for _, n := range nodes {
+		if n == target {
+			return true
+		}
+		for _, next := range n.Next {
+			if leadsTo(next, target) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (ld *loading) settings(v *jvalue, s *FlowSettings) {
@@ -204,7 +307,7 @@ func (ld *loading) settings(v *jvalue, s *FlowSettings) {
 
 var nodeKeys = []string{
 	"name", "type", "parameters", "position", "disabled", "notes",
-	"retryOnFail", "maxTries", "waitBetweenTries", "onError", "timeout",
+	"retryOnFail", "maxTries", "waitBetweenTries", "onError", "timeout", "lock",
 	"id", "typeVersion", // n8n's, accepted and ignored so exports need less editing
 }
 
@@ -260,6 +363,9 @@ func (ld *loading) node(f *Flow, i int, nv *jvalue) *FlowNode {
 		n.Ports = append(n.Ports, "error")
 	}
 	n.Next = make([][]*FlowNode, len(n.Ports))
+	if v := nv.get("lock"); v != nil && ld.want(v, jobject, where+": lock") {
+		ld.locks[n] = v
+	}
 
 	pv := nv.get("parameters")
 	if pv == nil {
@@ -468,8 +574,9 @@ func nodeNames(f *Flow) []string {
 	return out
 }
 
-// graph checks for cycles and for nodes no trigger reaches.
-func (ld *loading) graph(f *Flow, srcs map[*FlowNode]*jvalue, root *jvalue) {
+// graph checks for cycles and for nodes no trigger reaches. It reports whether the graph is
+// acyclic, so that walks over it terminate.
+func (ld *loading) graph(f *Flow, srcs map[*FlowNode]*jvalue, root *jvalue) bool {
 	index := map[*FlowNode]int{}
 	for i, n := range f.Nodes {
 		index[n] = i
@@ -489,12 +596,13 @@ func (ld *loading) graph(f *Flow, srcs map[*FlowNode]*jvalue, root *jvalue) {
 			names[i] = fmt.Sprintf("%q", f.Nodes[c].Name)
 		}
 		ld.errAt(srcs[f.Nodes[cyc[0]]].off, "connections form a cycle: %s (flows must be acyclic)", strings.Join(names, " → "))
+		return false
 	}
 	if len(f.Triggers) == 0 {
 		if len(f.Nodes) > 0 {
 			ld.warnAt(root.off, "flow has no trigger node (webhook or scheduleTrigger), so nothing can start it")
 		}
-		return
+		return true
 	}
 	var roots []int
 	for _, t := range f.Triggers {
@@ -507,4 +615,5 @@ func (ld *loading) graph(f *Flow, srcs map[*FlowNode]*jvalue, root *jvalue) {
 			ld.warnAt(srcs[n].off, "node %q: no trigger reaches it, so it never runs", n.Name)
 		}
 	}
+	return true
 }

@@ -74,6 +74,9 @@ type NodeRun struct {
 	Error        string `json:"error,omitempty"`
 	// Static lists the static-data keys this node committed, with the value before and after.
 	Static []StaticChange `json:"static,omitempty"`
+	// Recheck marks an execution repeated under a lock to check a decision again on fresh
+	// data (see LockSpec).
+	Recheck bool `json:"recheck,omitempty"`
 }
 
 // StaticChange is one committed change of one static-data key.

@@ -60,6 +60,8 @@ CREATE TABLE static_data (
 	PRIMARY KEY (flow_id, key)
 );
 `,
+	// v2: node executions repeated under a lock to check a decision again.
+	`ALTER TABLE node_runs ADD COLUMN recheck INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate brings the database up to the newest schema this binary knows, one transaction per

@@ -68,8 +68,8 @@ WHERE id = ?`,
 	}
 	stmt, err := tx.PrepareContext(ctx, `
 INSERT INTO node_runs (run_id, seq, node, type, status, started_at, duration_us, tries,
-	input_count, output_counts, ports, input, output, truncated, error, static)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	input_count, output_counts, ports, input, output, truncated, error, static, recheck)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
@@ -79,7 +79,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if _, err := stmt.ExecContext(ctx,
 			r.ID, nr.Seq, nr.Node, nr.Type, string(nr.Status), nr.StartedAt.UnixMicro(),
 			nr.DurationMicros, nr.Tries, nr.InputCount, row.outputCounts, row.ports,
-			row.input, row.output, row.truncated, nr.Error, row.static); err != nil {
+			row.input, row.output, row.truncated, nr.Error, row.static, nr.Recheck); err != nil {
 			return fmt.Errorf("finish run %s: node %q: %w", r.ID, nr.Node, err)
 		}
 	}
@@ -108,7 +108,7 @@ func (s *SQLite) GetRun(ctx context.Context, id string) (*engine.Run, error) {
 	}
 	rows, err := tx.QueryContext(ctx, `
 SELECT seq, node, type, status, started_at, duration_us, tries, input_count, output_counts,
-	ports, input, output, truncated, error, static
+	ports, input, output, truncated, error, static, recheck
 FROM node_runs WHERE run_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("get run %s: %w", id, err)
@@ -124,7 +124,7 @@ FROM node_runs WHERE run_id = ? ORDER BY seq`, id)
 		)
 		if err := rows.Scan(&nr.Seq, &nr.Node, &nr.Type, &status, &started, &nr.DurationMicros,
 			&nr.Tries, &nr.InputCount, &row.outputCounts, &row.ports, &row.input, &row.output,
-			&row.truncated, &nr.Error, &row.static); err != nil {
+			&row.truncated, &nr.Error, &row.static, &nr.Recheck); err != nil {
 			return nil, fmt.Errorf("get run %s: %w", id, err)
 		}
 		nr.Status = engine.RunStatus(status)

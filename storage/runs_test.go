@@ -68,6 +68,7 @@ func finishedRun(id string) *engine.Run {
 			InputCount:   1,
 			OutputCounts: []int{0, 0},
 			Error:        "boom",
+			Recheck:      true,
 		},
 		{
 			Seq: 3, Node: "never", Type: "noop", Status: engine.StatusCanceled,
