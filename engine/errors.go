@@ -15,6 +15,8 @@ var (
 	ErrUnknownNodeType = errors.New("unknown node type")
 	// ErrNoTrigger is returned when a run is asked for a flow or trigger that cannot start it.
 	ErrNoTrigger = errors.New("no such trigger")
+	// ErrNotFound is wrapped by stores when a requested record does not exist.
+	ErrNotFound = errors.New("not found")
 )
 
 // Problem is one thing wrong with a flow file, positioned like a compiler message:

@@ -34,6 +34,9 @@ type Executor struct {
 
 // RunRequest says how to start a run.
 type RunRequest struct {
+	// ID is the run's id; "" means a new one (NewRunID). A caller that must answer with the id
+	// before the run ends (a webhook responding at once) makes it first.
+	ID string
 	// Trigger names the trigger node that starts the run; "" means the flow's first trigger.
 	Trigger string
 	// Mode records what started the run: "manual", "webhook" or "schedule".
@@ -149,8 +152,12 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		mode = "manual"
 	}
 	start := x.now()
+	id := req.ID
+	if id == "" {
+		id = NewRunID(start)
+	}
 	run := &Run{
-		ID:          NewRunID(start),
+		ID:          id,
 		FlowID:      f.ID,
 		FlowName:    f.Name,
 		FlowVersion: f.Version,

@@ -173,3 +173,16 @@ func TestFindCycle(t *testing.T) {
 		t.Fatalf("cycle in a DAG: %v", c)
 	}
 }
+
+func TestParamEdgeCases(t *testing.T) {
+	if _, err := parseDurationValue(1e300); err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Errorf("huge duration: %v", err)
+	}
+	p, err := NewParamsJSON(`{"h": [{"name": "X-A"}]}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.TemplateMap("h"); len(got) != 0 || p.Err() == nil || !strings.Contains(p.Err().Error(), "parameters.h[0]: value: required") {
+		t.Errorf("entry without value: %v, %v", got, p.Err())
+	}
+}

@@ -311,6 +311,9 @@ func parseDurationValue(x any) (time.Duration, error) {
 		if f < 0 {
 			return 0, fmt.Errorf("duration must not be negative, got %v", f)
 		}
+		if f*float64(time.Millisecond) > float64(math.MaxInt64) {
+			return 0, fmt.Errorf("duration of %v ms is too long", f)
+		}
 		return time.Duration(f * float64(time.Millisecond)), nil
 	}
 	return 0, fmt.Errorf("want a duration such as \"30s\" or a number of milliseconds")
@@ -436,6 +439,9 @@ func (p *Params) TemplateMap(name string) []NamedTemplate {
 			n := c.String("name")
 			if n == "" {
 				c.Errorf("name", "required")
+			}
+			if !c.Has("value") {
+				c.Errorf("", "value: required")
 			}
 			if t := c.Template("value"); t != nil {
 				out = append(out, NamedTemplate{Name: n, Value: t})

@@ -2,6 +2,26 @@ package engine
 
 import "context"
 
+// RunFilter selects runs to list. Empty fields do not filter.
+type RunFilter struct {
+	FlowID string
+	Status string
+	// Before is a cursor: only runs whose id sorts before it (older runs) are listed. Pass the
+	// last id of one page to get the next.
+	Before string
+	// Limit is the most runs returned: 50 when zero or less, at most 1000.
+	Limit int
+}
+
+// RunReader reads stored runs, for the API and the UI.
+type RunReader interface {
+	// GetRun returns a run with its node executions; an error wrapping ErrNotFound when
+	// there is no such run.
+	GetRun(ctx context.Context, id string) (*Run, error)
+	// ListRuns returns matching runs, newest first, without node executions.
+	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+}
+
 // The engine's needs from storage, declared here so that storage depends on the engine and not
 // the other way round. storage.SQLite satisfies all of them; tests may use small fakes.
 

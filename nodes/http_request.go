@@ -146,9 +146,13 @@ func newHTTPRequest(cfg *engine.NodeConfig) (engine.Node, error) {
 	parseHTTPRetry(p, h)
 
 	followRedirects := p.Bool("followRedirects")
-	maxRedirects := p.Int("maxRedirects")
-	if isNumber(p, "maxRedirects") && maxRedirects < 0 {
-		p.Errorf("maxRedirects", "must not be negative, got %d", maxRedirects)
+	maxRedirects := httpDefaultMaxRedirects
+	if f, ok := wholeNumber(p, "maxRedirects"); ok {
+		if f < 0 {
+			p.Errorf("maxRedirects", "must not be negative, got %v", f)
+		} else {
+			maxRedirects = saturatedInt(f)
+		}
 	}
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -170,10 +174,8 @@ func checkURLTemplate(p *engine.Params, t *engine.Template) {
 		}
 		return
 	}
-	raw := t.Raw()
-	if strings.HasPrefix(raw, "={{") {
-		raw = raw[1:]
-	}
+	// A template with an expression has dropped n8n's leading "=" (=https://host/{{ … }}).
+	raw := strings.TrimPrefix(t.Raw(), "=")
 	prefix := raw[:strings.Index(raw, "{{")]
 	if i := strings.IndexByte(prefix, ':'); i >= 0 {
 		if scheme := strings.ToLower(prefix[:i]); scheme != "http" && scheme != "https" {
@@ -184,7 +186,8 @@ func checkURLTemplate(p *engine.Params, t *engine.Template) {
 	}
 }
 
-// parseHTTPURL parses an absolute http or https URL. Its errors never quote a password.
+// parseHTTPURL parses an absolute http or https URL. Its errors never quote user info, the
+// query or the fragment, which may carry credentials.
 func parseHTTPURL(s string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
@@ -195,7 +198,7 @@ func parseHTTPURL(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("invalid URL: %v", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("want an absolute http or https URL, got %q", u.Redacted())
+		return nil, fmt.Errorf("want an absolute http or https URL, got %q", safeURL(u))
 	}
 	return u, nil
 }
@@ -294,14 +297,14 @@ func parseHTTPResponse(p *engine.Params, h *httpRequest) {
 	}
 	h.fullResponse = o.Bool("fullResponse")
 	h.neverError = o.Bool("neverError")
-	if n := o.Int("maxBytes"); isNumber(o, "maxBytes") {
+	if f, ok := wholeNumber(o, "maxBytes"); ok {
 		switch {
-		case n <= 0:
-			o.Errorf("maxBytes", "must be positive, got %d", n)
-		case n > httpMaxMaxBytes:
-			o.Errorf("maxBytes", "must be at most %d (1 GiB), got %d", httpMaxMaxBytes, n)
+		case f <= 0:
+			o.Errorf("maxBytes", "must be positive, got %v", f)
+		case f > httpMaxMaxBytes:
+			o.Errorf("maxBytes", "must be at most %d (1 GiB), got %v", httpMaxMaxBytes, f)
 		default:
-			h.maxBytes = int64(n)
+			h.maxBytes = int64(f)
 		}
 	}
 }
@@ -311,11 +314,11 @@ func parseHTTPRetry(p *engine.Params, h *httpRequest) {
 	if o == nil {
 		return
 	}
-	if n := o.Int("maxTries"); isNumber(o, "maxTries") {
-		if n < 1 {
-			o.Errorf("maxTries", "must be at least 1, got %d", n)
+	if f, ok := wholeNumber(o, "maxTries"); ok {
+		if f < 1 {
+			o.Errorf("maxTries", "must be at least 1, got %v", f)
 		} else {
-			h.maxTries = n
+			h.maxTries = saturatedInt(f)
 		}
 	}
 	if d := o.Duration("backoff"); o.Has("backoff") {
@@ -329,14 +332,35 @@ func parseHTTPRetry(p *engine.Params, h *httpRequest) {
 	}
 }
 
-// isNumber reports whether parameter name is present and a number, so range checks do not
-// pile onto a kind error already reported.
-func isNumber(p *engine.Params, name string) bool {
-	switch p.Value(name).(type) {
-	case int64, float64:
-		return p.Has(name)
+// wholeNumber reads an optional whole-number parameter as a float64, so range checks see a
+// huge value as written (1e19; 1e400 reads as +Inf) rather than wrapped by a conversion to
+// int. ok is false when it is absent or a problem was recorded, so range checks do not pile
+// onto a kind error.
+func wholeNumber(p *engine.Params, name string) (float64, bool) {
+	v := p.Value(name) // read even when absent: read keys are the did-you-mean candidates
+	if !p.Has(name) {
+		return 0, false
 	}
-	return false
+	switch v.(type) {
+	case int64, float64, json.Number: // json.Number: beyond float64's range
+	default:
+		p.Float(name) // records the kind problem
+		return 0, false
+	}
+	f := p.Float(name)
+	if f != math.Trunc(f) {
+		p.Errorf(name, "want a whole number, got %v", f)
+		return 0, false
+	}
+	return f, true
+}
+
+// saturatedInt converts a whole, non-negative float64 to int, capping it at math.MaxInt.
+func saturatedInt(f float64) int {
+	if f >= math.MaxInt {
+		return math.MaxInt
+	}
+	return int(f)
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.
@@ -579,7 +603,9 @@ func (h *httpRequest) buildAuth(env *engine.Env, c *httpCall) error {
 		}
 		s, err := t.EvalString(env)
 		if err != nil {
-			return "", fmt.Errorf("parameters.auth.%s: %w", name, err)
+			// The expression's message may quote the credential it was converting
+			// (int($env.TOKEN) fails with "int(<token>)"), so it is left out.
+			return "", fmt.Errorf("parameters.auth.%s: expression failed (the message is withheld, as it may quote the credential)", name)
 		}
 		if !validHeaderValue(s) {
 			return "", fmt.Errorf("parameters.auth.%s: value holds a line break or control character", name)

@@ -382,6 +382,34 @@ func TestHTTPAuth(t *testing.T) {
 	}
 }
 
+// TestHTTPAuthErrorsHideTheCredential checks that a failing auth expression names the
+// parameter but not the message, which may quote the value being converted.
+func TestHTTPAuthErrorsHideTheCredential(t *testing.T) {
+	srv, rec := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		reply(w, http.StatusOK, "application/json", `{}`)
+	})
+	env := engine.WithEnv(map[string]string{"SECRET": "s3cr3t-value"})
+	tests := []struct{ name, auth, param string }{
+		{"bearer token", `{"type": "bearer", "token": "{{ int($env.SECRET) }}"}`, "parameters.auth.token"},
+		{"basic password", `{"type": "basic", "user": "ada", "password": "{{ toDateTime($env.SECRET) }}"}`, "parameters.auth.password"},
+		{"basic user", `{"type": "basic", "user": "{{ fromJSON($env.SECRET) }}"}`, "parameters.auth.user"},
+		{"header value", `{"type": "header", "name": "X-Api-Key", "value": "{{ int($env.SECRET) }}"}`, "parameters.auth.value"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(rec.all())
+			res := execHTTP(t, loadHTTP(t, `{"url": "SERVER/a", "auth": `+tc.auth+`}`, srv), nil, env)
+			msg := wantFailure(t, res, tc.param+": expression failed")
+			if strings.Contains(msg, "s3cr3t") {
+				t.Errorf("error %q shows the credential", msg)
+			}
+			if hits := len(rec.all()) - before; hits != 0 {
+				t.Errorf("server hits = %d, want 0", hits)
+			}
+		})
+	}
+}
+
 func TestHTTPQueryAndHeaders(t *testing.T) {
 	srv, rec := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		reply(w, http.StatusOK, "application/json", `{}`)
@@ -395,6 +423,8 @@ func TestHTTPQueryAndHeaders(t *testing.T) {
 		{"n8n-style lists", `{"url": "SERVER/search?fixed=1",
 			"query": [{"name": "page", "value": "{{ $json.page }}"}, {"name": "q", "value": "a b&c"}, {"name": "ids", "value": "{{ [1, 2] }}"}],
 			"headers": [{"name": "X-Trace", "value": "trace-{{ $json.trace }}"}, {"name": "accept", "value": "text/csv"}, {"name": "User-Agent", "value": "{{ $env.UA }}"}]}`},
+		{"n8n's = marker on the URL", `{"url": "=SERVER/search?fixed={{ $json.page - 1 }}", "query": {"page": "{{ $json.page }}", "q": "a b&c", "ids": "{{ [1, 2] }}"},
+			"headers": {"X-Trace": "trace-{{ $json.trace }}", "accept": "text/csv", "User-Agent": "{{ $env.UA }}"}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -679,6 +709,8 @@ func TestHTTPRedirects(t *testing.T) {
 		{name: "not followed", params: `{"url": "SERVER/r/3", "followRedirects": false}`, fail: "HTTP 302 Found from GET " + srv.URL + "/r/3"},
 		{name: "within maxRedirects", params: `{"url": "SERVER/r/3", "maxRedirects": 3}`, want: done},
 		{name: "over maxRedirects", params: `{"url": "SERVER/r/3", "maxRedirects": 2}`, fail: "GET " + srv.URL + "/r/3: too many redirects (maxRedirects is 2)"},
+		{name: "huge maxRedirects", params: `{"url": "SERVER/r/3", "maxRedirects": 1e19}`, want: done},
+		{name: "maxRedirects beyond float64's range", params: `{"url": "SERVER/r/3", "maxRedirects": 1e400}`, want: done},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -732,6 +764,18 @@ func TestHTTPRetry(t *testing.T) {
 		{
 			name:  "500 then success",
 			retry: `{"maxTries": 3, "backoff": "1ms"}`,
+			handler: func(w http.ResponseWriter, r *http.Request, hit int) {
+				if hit < 3 {
+					reply(w, http.StatusInternalServerError, "text/plain", "down")
+					return
+				}
+				reply(w, http.StatusOK, "application/json", `{"ok": true}`)
+			},
+			wantHits: 3,
+		},
+		{
+			name:  "maxTries beyond float64's range",
+			retry: `{"maxTries": 1e400, "backoff": "1ms"}`,
 			handler: func(w http.ResponseWriter, r *http.Request, hit int) {
 				if hit < 3 {
 					reply(w, http.StatusInternalServerError, "text/plain", "down")
@@ -897,7 +941,9 @@ func TestHTTPItemErrors(t *testing.T) {
 		{"relative URL", `{"url": "{{ $json.u }}"}`, engine.Item{"u": "/just/a/path"}, `parameters.url: want an absolute http or https URL, got "/just/a/path"`},
 		{"other scheme", `{"url": "{{ $json.u }}"}`, engine.Item{"u": "ftp://127.0.0.1/x"}, `parameters.url: want an absolute http or https URL, got "ftp://127.0.0.1/x"`},
 		{"unparsable URL", `{"url": "{{ $json.u }}"}`, engine.Item{"u": "http://[::1"}, `parameters.url: invalid URL: missing ']' in host`},
-		{"bad URL hides the password", `{"url": "{{ $json.u }}"}`, engine.Item{"u": "ftp://ada:hunter2@127.0.0.1/x"}, `parameters.url: want an absolute http or https URL, got "ftp://ada:xxxxx@127.0.0.1/x"`},
+		{"bad URL hides the password", `{"url": "{{ $json.u }}"}`, engine.Item{"u": "ftp://ada:hunter2@127.0.0.1/x"}, `parameters.url: want an absolute http or https URL, got "ftp://127.0.0.1/x"`},
+		{"bad URL hides a token in the user name", `{"url": "{{ $json.u }}"}`, engine.Item{"u": "ftp://hunter2@127.0.0.1/x"}, `parameters.url: want an absolute http or https URL, got "ftp://127.0.0.1/x"`},
+		{"bad URL hides the query and fragment", `{"url": "{{ $json.u }}/v1/token?key={{ $json.s }}"}`, engine.Item{"u": nil, "s": "hunter2#hunter2"}, `parameters.url: want an absolute http or https URL, got "/v1/token?…"`},
 		{"expression error", `{"url": "SERVER/{{ int($json.s) }}"}`, engine.Item{"s": "abc"}, "parameters.url: int($json.s): "},
 		{"form body not an object", `{"method": "POST", "url": "SERVER/f", "bodyType": "form", "body": "{{ $json.f }}"}`, engine.Item{"f": "text"}, "parameters.body: a form body must be an object, got a string"},
 		{"header with a line break", `{"url": "SERVER/h", "headers": {"X-A": "{{ $json.v }}"}}`, engine.Item{"v": "a\r\nX-Injected: 1"}, "parameters.headers.X-A: value holds a line break or control character"},
@@ -945,7 +991,12 @@ func TestHTTPLoadErrors(t *testing.T) {
 		{name: "unknown response key", params: `{"url": "http://127.0.0.1/", "response": {"fromat": "json"}}`, want: []string{`parameters.response.fromat: unknown key (did you mean "format"?)`}},
 		{name: "bad response format", params: `{"url": "http://127.0.0.1/", "response": {"format": "xml"}}`, want: []string{`parameters.response.format: "xml" is not one of auto, json, text`}},
 		{name: "maxBytes not positive", params: `{"url": "http://127.0.0.1/", "response": {"maxBytes": 0}}`, want: []string{"parameters.response.maxBytes: must be positive, got 0"}},
+		{name: "maxBytes too big for an int", params: `{"url": "http://127.0.0.1/", "response": {"maxBytes": 1e19}}`, want: []string{"parameters.response.maxBytes: must be at most 1073741824 (1 GiB), got 1e+19"}},
+		{name: "maxBytes beyond float64's range", params: `{"url": "http://127.0.0.1/", "response": {"maxBytes": 1e400}}`, want: []string{"parameters.response.maxBytes: must be at most 1073741824 (1 GiB), got +Inf"}},
+		{name: "maxBytes not whole", params: `{"url": "http://127.0.0.1/", "response": {"maxBytes": 2.5}}`, want: []string{"parameters.response.maxBytes: want a whole number, got 2.5"}},
 		{name: "maxTries below one", params: `{"url": "http://127.0.0.1/", "retry": {"maxTries": 0}}`, want: []string{"parameters.retry.maxTries: must be at least 1, got 0"}},
+		{name: "maxTries hugely negative", params: `{"url": "http://127.0.0.1/", "retry": {"maxTries": -1e19}}`, want: []string{"parameters.retry.maxTries: must be at least 1, got -1e+19"}},
+		{name: "maxRedirects beyond float64's range, negative", params: `{"url": "http://127.0.0.1/", "maxRedirects": -1e400}`, want: []string{"parameters.maxRedirects: must not be negative, got -Inf"}},
 		{name: "backoff over maxBackoff", params: `{"url": "http://127.0.0.1/", "retry": {"backoff": "1m"}}`, want: []string{"parameters.retry.backoff: 1m0s exceeds maxBackoff 10s"}},
 		{name: "unknown retry key", params: `{"url": "http://127.0.0.1/", "retry": {"maxRetries": 3}}`, want: []string{`parameters.retry.maxRetries: unknown key (did you mean "maxTries"?)`}},
 		{name: "bad timeout", params: `{"url": "http://127.0.0.1/", "timeout": "soon"}`, want: []string{"parameters.timeout: want a duration"}},

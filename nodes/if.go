@@ -1,8 +1,10 @@
 package nodes
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -362,7 +364,9 @@ func ifRightType(typ, op string) string {
 }
 
 // ifCompileRegex compiles a pattern, written bare or as JavaScript's /pattern/flags (flags i,
-// m and s apply; g and u change nothing for a match test).
+// m and s apply; g and u change nothing for a match test; y is refused). As in n8n, only
+// trailing JavaScript flag letters make the slash form, so a path such as /api/v1/users is a
+// bare pattern.
 func ifCompileRegex(pattern string, ignoreCase bool) (*regexp.Regexp, error) {
 	flags := ""
 	if m := ifSlashRegex.FindStringSubmatch(pattern); m != nil {
@@ -393,7 +397,7 @@ func ifCompileRegex(pattern string, ignoreCase bool) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-var ifSlashRegex = regexp.MustCompile(`^/(.*)/([a-z]*)$`)
+var ifSlashRegex = regexp.MustCompile(`^/(.*)/([gimsuy]*)$`)
 
 // Run routes every item.
 func (n *ifNode) Run(ctx context.Context, in *engine.Input, out *engine.Output) error {
@@ -493,36 +497,39 @@ func (n *ifNode) compare(c *ifCondition, l, r any) (bool, error) {
 	case "string":
 		return n.compareStrings(c, l.(string), r)
 	case "number":
-		a, b := l.(float64), r.(float64)
+		order, ok := ifCompareNumbers(l, r)
+		if !ok {
+			return c.op == "notEquals", nil // NaN equals nothing and is in no order
+		}
 		switch c.op {
 		case "equals":
-			return a == b, nil
+			return order == 0, nil
 		case "notEquals":
-			return a != b, nil
+			return order != 0, nil
 		case "gt":
-			return a > b, nil
+			return order > 0, nil
 		case "lt":
-			return a < b, nil
+			return order < 0, nil
 		case "gte":
-			return a >= b, nil
+			return order >= 0, nil
 		case "lte":
-			return a <= b, nil
+			return order <= 0, nil
 		}
 	case "dateTime":
-		cmp := l.(time.Time).Compare(r.(time.Time))
+		order := l.(time.Time).Compare(r.(time.Time))
 		switch c.op {
 		case "equals":
-			return cmp == 0, nil
+			return order == 0, nil
 		case "notEquals":
-			return cmp != 0, nil
+			return order != 0, nil
 		case "after":
-			return cmp > 0, nil
+			return order > 0, nil
 		case "before":
-			return cmp < 0, nil
+			return order < 0, nil
 		case "afterOrEquals":
-			return cmp >= 0, nil
+			return order >= 0, nil
 		case "beforeOrEquals":
-			return cmp <= 0, nil
+			return order <= 0, nil
 		}
 	case "boolean":
 		a := l.(bool)
@@ -550,7 +557,8 @@ func (n *ifNode) compare(c *ifCondition, l, r any) (bool, error) {
 			}
 			return found == (c.op == "contains"), nil
 		}
-		length, want := float64(len(list)), r.(float64)
+		want, _ := ifNumber(r)
+		length := float64(len(list))
 		switch c.op {
 		case "lengthEquals":
 			return length == want, nil
@@ -609,9 +617,10 @@ func (n *ifNode) compareStrings(c *ifCondition, a string, right any) (bool, erro
 // case-insensitively when asked, lists and objects element by element. In loose mode two
 // scalars of different types are equal when their text is (2 and "2").
 func (n *ifNode) equal(a, b any) bool {
-	if x, ok := ifNumber(a); ok {
-		if y, ok := ifNumber(b); ok {
-			return x == y
+	if _, ok := ifNumber(a); ok {
+		if _, ok := ifNumber(b); ok {
+			order, ok := ifCompareNumbers(a, b)
+			return ok && order == 0
 		}
 	}
 	switch x := a.(type) {
@@ -674,8 +683,9 @@ func ifScalar(v any) bool {
 	return true
 }
 
-// convert turns v into typ's Go form: string, float64, bool, time.Time or []any ("any" keeps
-// v; objects have only presence operations, which take any value). Null stays nil. Strict mode takes only values of the type
+// convert turns v into typ's Go form: string, a number (as given, or int64 or float64 from
+// text), bool, time.Time or []any ("any" keeps v; objects have only presence operations, which
+// take any value). Null stays nil. Strict mode takes only values of the type
 // (and text that reads as a dateTime); loose mode converts text, numbers and booleans. Text
 // without an offset is a dateTime in loc (nil: UTC).
 func (n *ifNode) convert(v any, typ string, loc *time.Location) (any, error) {
@@ -691,20 +701,24 @@ func (n *ifNode) convert(v any, typ string, loc *time.Location) (any, error) {
 			return engine.FormatValue(v), nil
 		}
 	case "number":
-		if f, ok := ifNumber(v); ok {
-			return f, nil
+		if _, ok := ifNumber(v); ok {
+			return v, nil
 		}
 		if n.loose {
 			switch x := v.(type) {
 			case string:
-				if f, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+				s := strings.TrimSpace(x)
+				if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+					return i, nil
+				}
+				if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
 					return f, nil
 				}
 			case bool:
 				if x {
-					return 1.0, nil
+					return int64(1), nil
 				}
-				return 0.0, nil
+				return int64(0), nil
 			}
 		}
 	case "boolean":
@@ -733,14 +747,19 @@ func (n *ifNode) convert(v any, typ string, loc *time.Location) (any, error) {
 			}
 		}
 	case "array":
-		if s, ok := v.(string); ok {
+		switch x := v.(type) {
+		case []any:
+			return x, nil // read only, so not copied
+		case string:
 			var a []any
-			if n.loose && json.Unmarshal([]byte(s), &a) == nil && a != nil {
+			if n.loose && json.Unmarshal([]byte(x), &a) == nil && a != nil {
 				return a, nil
 			}
-		} else if k := reflect.ValueOf(v).Kind(); k == reflect.Slice || k == reflect.Array {
-			if a, ok := engine.ToJSONValue(v).([]any); ok {
-				return a, nil
+		default:
+			if k := reflect.ValueOf(v).Kind(); k == reflect.Slice || k == reflect.Array {
+				if a, ok := engine.ToJSONValue(v).([]any); ok {
+					return a, nil
+				}
 			}
 		}
 	}
@@ -791,7 +810,8 @@ func (e *ifTypeError) Error() string {
 	return fmt.Sprintf("Wrong type: '%s' is %s but was expecting %s", ifShow(e.value), ifArticle(from), ifArticle(e.want))
 }
 
-// ifNumber returns v as a float64 when it is a number of any Go numeric type.
+// ifNumber returns v as a float64 when it is a number of any Go numeric type. A json.Number
+// beyond float64's range (which is all PlainNumbers leaves as json.Number) reads as ±Inf.
 func ifNumber(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:
@@ -802,7 +822,7 @@ func ifNumber(v any) (float64, bool) {
 		return float64(x), true
 	case json.Number:
 		f, err := x.Float64()
-		return f, err == nil
+		return f, err == nil || errors.Is(err, strconv.ErrRange)
 	case bool, string, nil:
 		return 0, false
 	}
@@ -816,6 +836,42 @@ func ifNumber(v any) (float64, bool) {
 		return rv.Float(), true
 	}
 	return 0, false
+}
+
+// ifInt returns v as an int64 when it is a number of an integer type that fits.
+func ifInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if u := rv.Uint(); u <= math.MaxInt64 {
+			return int64(u), true
+		}
+	}
+	return 0, false
+}
+
+// ifCompareNumbers orders two numbers: exactly when both are integers, so ids beyond 2^53 stay
+// distinct, else as float64. ok is false when either is NaN.
+func ifCompareNumbers(a, b any) (int, bool) {
+	if x, ok := ifInt(a); ok {
+		if y, ok := ifInt(b); ok {
+			return cmp.Compare(x, y), true
+		}
+	}
+	x, _ := ifNumber(a)
+	y, _ := ifNumber(b)
+	if math.IsNaN(x) || math.IsNaN(y) {
+		return 0, false
+	}
+	return cmp.Compare(x, y), true
 }
 
 // ifKind names v's type for messages.

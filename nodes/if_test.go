@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -171,6 +172,12 @@ func TestIfOperators(t *testing.T) {
 		{"number:gte", 4.99, 5, false},
 		{"number:lte", 5, 5, true},
 		{"number:lte", 6, 5, false},
+		{"number:equals", int64(9007199254740993), int64(9007199254740992), false},
+		{"number:lt", int64(9007199254740992), int64(9007199254740993), true},
+		{"number:gt", json.Number("1e400"), 5, true},
+		{"number:lt", json.Number("-1e400"), -5, true},
+		{"number:notEquals", math.NaN(), math.NaN(), true},
+		{"number:gte", math.NaN(), 1, false},
 
 		{"dateTime:exists", "2024-05-01", x, true},
 		{"dateTime:exists", x, x, false},
@@ -238,6 +245,8 @@ func TestIfOperators(t *testing.T) {
 		{"array:lengthLte", []any{1, 2}, 2, true},
 		{"array:lengthLte", []any{1, 2}, 1, false},
 		{"array:lengthEquals", []string{"a", "b"}, 2, true},
+		{"array:contains", []any{int64(9007199254740993)}, int64(9007199254740992), false},
+		{"array:lengthLt", []any{1}, json.Number("1e400"), true},
 
 		{"object:exists", map[string]any{}, x, true},
 		{"object:exists", x, x, false},
@@ -277,7 +286,10 @@ func ifShowArgs(l, r any) string {
 		if v == ifAbsent {
 			return "absent"
 		}
-		b, _ := json.Marshal(v)
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Sprint(v) // NaN
+		}
 		return string(b)
 	}
 	return show(l) + "," + show(r)
@@ -301,6 +313,7 @@ func TestIfOperatorForms(t *testing.T) {
 		{"constant list right value", `{"conditions": {"conditions": [{"leftValue": "={{ $json.list }}", "operator": "array:contains", "rightValue": [1, "a"]}]}}`, engine.Item{"list": []any{[]any{1, "a"}}}, "true"},
 		{"list right value with expressions", `{"conditions": {"conditions": [{"leftValue": "={{ $json.list }}", "operator": "array:contains", "rightValue": ["={{ $json.n }}", "a"]}]}}`, engine.Item{"n": 7, "list": []any{[]any{7, "a"}}}, "true"},
 		{"text template right value", `{"conditions": {"conditions": [{"leftValue": "={{ $json.s }}", "operator": "string:equals", "rightValue": "id-{{ $json.n }}"}]}}`, engine.Item{"s": "id-7", "n": 7}, "true"},
+		{"constant beyond float64's range", `{"conditions": {"conditions": [{"leftValue": "={{ $json.n }}", "operator": "number:lt", "rightValue": 1e400}]}}`, engine.Item{"n": 5}, "true"},
 		{"unary operation ignores rightValue", `{"conditions": {"conditions": [{"leftValue": "={{ $json.s }}", "operator": "string:notEmpty", "rightValue": "={{ fail('not evaluated') }}"}]}}`, engine.Item{"s": "x"}, "true"},
 	}
 	for _, c := range cases {
@@ -329,6 +342,7 @@ func TestIfTypeValidation(t *testing.T) {
 		{"loose number converts text", "number:gt", loose, " 5 ", 3, "true"},
 		{"loose number converts a boolean", "number:equals", loose, true, 1, "true"},
 		{"loose number fails on words", "number:gt", loose, "abc", 3, "error: Conversion error: the string 'abc' can't be converted to a number [condition 0, item 0]"},
+		{"loose number reads whole text exactly", "number:equals", loose, "9007199254740993", int64(9007199254740992), "false"},
 		{"loose number fails on an empty string", "number:gt", loose, "", 3, "error: Conversion error: the string '' can't be converted to a number [condition 0, item 0]"},
 		{"strict string rejects a number", "string:equals", strict, 5, "5", "error: Wrong type: '5' is a number but was expecting a string [condition 0, item 0]"},
 		{"loose string formats a number", "string:equals", loose, 5, "5", "true"},
@@ -668,6 +682,8 @@ func TestIfRegex(t *testing.T) {
 		{"case-insensitive option", `^ord`, `{"caseSensitive": false}`, []engine.Item{{"s": "ORD-1"}, {"s": "x"}}, []string{"true", "false"}},
 		{"pattern from the item", "={{ $json.p }}", "", []engine.Item{{"s": "abc", "p": "^a"}, {"s": "abc", "p": "^b"}, {"s": "abc", "p": "("}, {"s": "abc", "p": "c$"}},
 			[]string{"true", "false", "error: rightValue: invalid regex \"(\": missing closing ): `(` [condition 0, item 2]", "true"}},
+		{"a path is a bare pattern", `/api/v1/users`, "", []engine.Item{{"s": "/api/v1/users/7"}, {"s": "/api/v2/users"}}, []string{"true", "false"}},
+		{"a path from the item is a bare pattern", "={{ $json.p }}", "", []engine.Item{{"s": "GET /a/b/c", "p": "/a/b/c"}}, []string{"true"}},
 		{"slash form from the item", "={{ $json.p }}", `{"caseSensitive": false}`, []engine.Item{{"s": "a\nB", "p": "/^b$/m"}}, []string{"true"}},
 	}
 	for _, c := range cases {
@@ -791,6 +807,32 @@ func TestIfLoadErrors(t *testing.T) {
 			}
 			if len(probs) > len(c.want) {
 				t.Errorf("got %d problems, want %d:\n%v", len(probs), len(c.want), err)
+			}
+		})
+	}
+}
+
+// TestIfListNotCopied checks that a list operand is read in place: testing a 10,000-element
+// list costs no more allocations than testing a 10-element one.
+func TestIfListNotCopied(t *testing.T) {
+	for _, op := range []string{"array:lengthGt", "array:contains", "array:notEmpty"} {
+		t.Run(op, func(t *testing.T) {
+			n := ifLoad(t, ifOneCondition(op, ""))
+			allocs := func(size int) float64 {
+				list := make([]any, size)
+				for i := range list {
+					list[i] = map[string]any{"i": int64(i)}
+				}
+				items := []engine.Item{{"l": list, "r": int64(size + 1)}}
+				return testing.AllocsPerRun(20, func() {
+					if _, err := engine.ExecNode(t.Context(), n, items, nil); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+			small, large := allocs(10), allocs(10_000)
+			if large > small+50 {
+				t.Errorf("%v allocations for 10,000 elements, %v for 10: the list is copied", large, small)
 			}
 		})
 	}
