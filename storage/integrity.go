@@ -32,3 +32,12 @@ func (s *SQLite) IntegrityCheck(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Ping checks that the database answers on the write connection, the one a full disk or a
+// read-only file would fail first.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, "SELECT 1"); err != nil {
+		return fmt.Errorf("ping store %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -62,6 +62,18 @@ CREATE TABLE static_data (
 `,
 	// v2: node executions repeated under a lock to check a decision again.
 	`ALTER TABLE node_runs ADD COLUMN recheck INTEGER NOT NULL DEFAULT 0;`,
+	// v3: schedule triggers' fire times, so a restart knows which ticks it missed.
+	`
+CREATE TABLE schedule_state (
+	flow_id    TEXT NOT NULL,
+	trigger    TEXT NOT NULL,
+	spec       TEXT NOT NULL,    -- the schedule's definition, e.g. "cron:*/5 * * * *@UTC", "interval:30s"
+	last_fire  INTEGER,          -- unix microseconds; NULL: none
+	next_fire  INTEGER,          -- unix microseconds; NULL: none
+	updated_at INTEGER NOT NULL, -- unix microseconds
+	PRIMARY KEY (flow_id, trigger)
+);
+`,
 }
 
 // migrate brings the database up to the newest schema this binary knows, one transaction per

@@ -140,20 +140,9 @@ FROM node_runs WHERE run_id = ? ORDER BY seq`, id)
 	return r, nil
 }
 
-// RunFilter selects runs for ListRuns. Empty fields do not filter.
-type RunFilter struct {
-	FlowID string
-	Status string
-	// Before is a cursor: only runs whose id sorts before it (older runs) are listed. Pass the
-	// last id of one page to get the next.
-	Before string
-	// Limit is the most runs returned: 50 when zero or less, at most 1000.
-	Limit int
-}
-
 // ListRuns returns the runs matching f, newest first, without their node executions
 // (Run.Nodes is nil); it never reads node payloads.
-func (s *SQLite) ListRuns(ctx context.Context, f RunFilter) ([]engine.Run, error) {
+func (s *SQLite) ListRuns(ctx context.Context, f engine.RunFilter) ([]engine.Run, error) {
 	limit := f.Limit
 	switch {
 	case limit <= 0:
@@ -413,3 +402,5 @@ func encodePorts(ports [][]engine.Item, limit int) (b []byte, cut bool, err erro
 	}
 	return append(b, ']'), cut, nil
 }
+
+var _ engine.RunReader = (*SQLite)(nil)

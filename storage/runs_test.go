@@ -282,18 +282,18 @@ func TestListRuns(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		filter RunFilter
+		filter engine.RunFilter
 		want   []string
 	}{
-		{"all", RunFilter{}, newestFirst(func(*engine.Run) bool { return true })},
-		{"by flow", RunFilter{FlowID: "beta"}, newestFirst(func(r *engine.Run) bool { return r.FlowID == "beta" })},
-		{"by status", RunFilter{Status: "running"}, newestFirst(func(r *engine.Run) bool { return r.Status == engine.StatusRunning })},
-		{"by flow and status", RunFilter{FlowID: "alpha", Status: "success"}, newestFirst(func(r *engine.Run) bool {
+		{"all", engine.RunFilter{}, newestFirst(func(*engine.Run) bool { return true })},
+		{"by flow", engine.RunFilter{FlowID: "beta"}, newestFirst(func(r *engine.Run) bool { return r.FlowID == "beta" })},
+		{"by status", engine.RunFilter{Status: "running"}, newestFirst(func(r *engine.Run) bool { return r.Status == engine.StatusRunning })},
+		{"by flow and status", engine.RunFilter{FlowID: "alpha", Status: "success"}, newestFirst(func(r *engine.Run) bool {
 			return r.FlowID == "alpha" && r.Status == engine.StatusSuccess
 		})},
-		{"unknown flow", RunFilter{FlowID: "nope"}, nil},
-		{"before", RunFilter{Before: all[10].ID}, newestFirst(func(r *engine.Run) bool { return r.ID < all[10].ID })},
-		{"limit", RunFilter{Limit: 5}, newestFirst(func(*engine.Run) bool { return true })[:5]},
+		{"unknown flow", engine.RunFilter{FlowID: "nope"}, nil},
+		{"before", engine.RunFilter{Before: all[10].ID}, newestFirst(func(r *engine.Run) bool { return r.ID < all[10].ID })},
+		{"limit", engine.RunFilter{Limit: 5}, newestFirst(func(*engine.Run) bool { return true })[:5]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,7 +315,7 @@ func TestListRuns(t *testing.T) {
 	}
 
 	t.Run("listed fields", func(t *testing.T) {
-		got, err := s.ListRuns(ctx, RunFilter{Limit: 1})
+		got, err := s.ListRuns(ctx, engine.RunFilter{Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +326,7 @@ func TestListRuns(t *testing.T) {
 		}
 	})
 
-	for _, f := range []RunFilter{{Limit: 7}, {Limit: 1}, {FlowID: "gamma", Limit: 3}} {
+	for _, f := range []engine.RunFilter{{Limit: 7}, {Limit: 1}, {FlowID: "gamma", Limit: 3}} {
 		t.Run(fmt.Sprintf("paging %+v", f), func(t *testing.T) {
 			var ids []string
 			for pages := 0; ; pages++ {
