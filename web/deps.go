@@ -1,0 +1,58 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// This file is the contract between the HTTP layer and the program that wires it
+// (cmd/flowd serve): what the server needs, declared here by the consumer.
+
+// FlowSource gives the live set of flows. flowd swaps the set atomically on reload; each
+// request reads Current once and works with that snapshot, so a run started by a request
+// finishes on the flow version it started with.
+type FlowSource interface {
+	Current() *FlowSet
+}
+
+// Runner runs a flow and returns its record when the run ends (engine.Executor does).
+type Runner interface {
+	Run(ctx context.Context, f *engine.Flow, req engine.RunRequest) (*engine.Run, error)
+}
+
+// StaticStore reads and resets flows' static data.
+type StaticStore interface {
+	Static(ctx context.Context, flowID string) (map[string]any, error)
+	ResetStatic(ctx context.Context, flowID string) error
+}
+
+// ScheduleInfo tells when schedule triggers fire next.
+type ScheduleInfo interface {
+	// NextFire returns the next fire time of the flow's schedule trigger, or false when it
+	// is not scheduled.
+	NextFire(flowID, trigger string) (time.Time, bool)
+}
+
+// Config is everything New needs. Flows, Runner, Runs and Static are required.
+type Config struct {
+	Flows  FlowSource
+	Runner Runner
+	Runs   engine.RunReader
+	Static StaticStore
+	// Schedules may be nil: then no next fire times are shown.
+	Schedules ScheduleInfo
+	// Health checks the database; nil means always healthy.
+	Health func(ctx context.Context) error
+	// Metrics is where the server counts webhook requests and which /metrics serves; nil
+	// means a fresh set.
+	Metrics *Metrics
+	// MaxBodyBytes bounds webhook request bodies (default 1 MiB); larger ones get 413.
+	MaxBodyBytes int64
+	// Demo, when set, is served at /demo/oauth/token.
+	Demo   http.Handler
+	Logger *slog.Logger
+}

@@ -1,0 +1,275 @@
+// Package web is flowd's HTTP layer: the webhook triggers, the JSON API, health and metrics.
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// DefaultMaxBodyBytes bounds webhook and API request bodies when Config.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Server serves flowd's HTTP endpoints. Runs it starts (by webhook or the API) run on a
+// context the server owns, not the request's, so a client that goes away does not cancel
+// them; Shutdown waits for them.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	runs     *launcher
+	hooks    *webhooks
+	api      *api
+	handler  http.Handler
+	initOnce sync.Once
+}
+
+// New returns a server for cfg. It panics when a required field (Flows, Runner, Runs, Static)
+// is nil: that is a wiring mistake, found at start-up.
+func New(cfg Config) *Server {
+	switch {
+	case cfg.Flows == nil:
+		panic("web.New: Config.Flows is nil")
+	case cfg.Runner == nil:
+		panic("web.New: Config.Runner is nil")
+	case cfg.Runs == nil:
+		panic("web.New: Config.Runs is nil")
+	case cfg.Static == nil:
+		panic("web.New: Config.Static is nil")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	runs := newLauncher(cfg.Runner, cfg.Logger)
+	s := &Server{cfg: cfg, log: cfg.Logger, runs: runs}
+	s.hooks = &webhooks{flows: cfg.Flows, launcher: runs, metrics: cfg.Metrics, maxBody: cfg.MaxBodyBytes, log: cfg.Logger}
+	s.api = &api{
+		flows: cfg.Flows, launcher: runs, store: cfg.Runs, static: cfg.Static, schedules: cfg.Schedules,
+		health: cfg.Health, metrics: cfg.Metrics, maxBody: cfg.MaxBodyBytes, log: cfg.Logger,
+	}
+	return s
+}
+
+// Handler returns the router. Every call returns the same handler.
+func (s *Server) Handler() http.Handler {
+	s.initOnce.Do(func() { s.handler = s.routes() })
+	return s.handler
+}
+
+// routes is the route table: every endpoint flowd serves.
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.recoverer, middleware.StripSlashes)
+	r.NotFound(s.notFound)
+	r.MethodNotAllowed(s.methodNotAllowed(r))
+
+	// Webhooks: one route for every path and method; the handler looks the request up in the
+	// live flow set, because flows are swapped at runtime.
+	r.With(s.hooks.count).Handle("/webhook/*", http.HandlerFunc(s.hooks.serve))
+
+	r.Get("/api/flows", s.api.listFlows)
+	r.Get("/api/flows/{id}", s.api.getFlow)
+	r.Post("/api/flows/{id}/run", s.api.runFlow)
+	r.Get("/api/flows/{id}/static", s.api.getStatic)
+	r.Delete("/api/flows/{id}/static", s.api.resetStatic)
+	r.Get("/api/runs", s.api.listRuns)
+	r.Get("/api/runs/{id}", s.api.getRun)
+
+	r.Get("/healthz", s.api.healthz)
+	r.Get("/metrics", s.api.prometheus)
+
+	if s.cfg.Demo != nil {
+		r.Handle("/demo/oauth/token", s.cfg.Demo)
+	}
+	return r
+}
+
+// Shutdown waits for the runs the server started. When ctx ends first, it cancels them — the
+// engine records them as canceled — and still waits for them to return, then reports ctx's
+// error. Requests that would start a run after Shutdown began get 503. Call it after
+// http.Server.Shutdown (with the same deadline), so no new request arrives meanwhile; a
+// lastNode request still waiting on its run is answered when the run ends or is canceled.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.runs.shutdown(ctx)
+}
+
+// errShutdown is the cause of the runs' context when Shutdown cancels it.
+var errShutdown = errors.New("flowd is shutting down")
+
+// errClosing is returned by launcher.start after Shutdown began.
+var errClosing = errors.New("server is shutting down")
+
+// launcher starts runs in the background on a context it owns and tracks them, so that
+// Shutdown can wait for them and cancel them at its deadline.
+type launcher struct {
+	runner Runner
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu      sync.Mutex
+	closing bool
+	wg      sync.WaitGroup
+}
+
+func newLauncher(r Runner, log *slog.Logger) *launcher {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &launcher{runner: r, log: log, ctx: ctx, cancel: cancel}
+}
+
+// runResult is what a background run ended with.
+type runResult struct {
+	run *engine.Run
+	err error
+}
+
+// start runs f in the background and returns a channel that receives the result once (it is
+// buffered: nobody has to read it). It fails with errClosing once shutdown has begun.
+func (l *launcher) start(f *engine.Flow, req engine.RunRequest, requestID string) (<-chan runResult, error) {
+	l.mu.Lock()
+	if l.closing {
+		l.mu.Unlock()
+		return nil, errClosing
+	}
+	l.wg.Add(1)
+	l.mu.Unlock()
+
+	done := make(chan runResult, 1)
+	go func() {
+		defer l.wg.Done()
+		var res runResult
+		defer func() { done <- res }()
+		defer func() {
+			if p := recover(); p != nil {
+				l.log.Error("run panicked", "flow", f.ID, "run", req.ID, "request", requestID, "panic", p, "stack", string(debug.Stack()))
+				res = runResult{err: fmt.Errorf("run %s of %s: panic: %v", req.ID, f.ID, p)}
+			}
+		}()
+		res.run, res.err = l.runner.Run(l.ctx, f, req)
+		if res.err != nil {
+			l.log.Error("run failed to start or be recorded", "flow", f.ID, "run", req.ID, "mode", req.Mode, "request", requestID, "error", res.err)
+		}
+	}()
+	return done, nil
+}
+
+func (l *launcher) shutdown(ctx context.Context) error {
+	l.mu.Lock()
+	l.closing = true
+	l.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		l.cancel(errShutdown)
+		return nil
+	case <-ctx.Done():
+		l.cancel(errShutdown)
+		<-done
+		return fmt.Errorf("shut down web server: runs still in progress were canceled: %w", ctx.Err())
+	}
+}
+
+// errorBody is the shape of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  int    `json:"code"`
+	// RunID is set when the error is about a run that was started.
+	RunID string `json:"runId,omitempty"`
+}
+
+// renderJSON encodes v into a buffer first, so an encoding error becomes a clean 500 rather
+// than half a response.
+func renderJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, v any) {
+	data, err := encodeJSON(v)
+	if err != nil {
+		log.Error("encode response", "path", r.URL.Path, "request", middleware.GetReqID(r.Context()), "error", err)
+		status = http.StatusInternalServerError
+		data, _ = encodeJSON(errorBody{Error: "encode response: " + err.Error(), Code: status})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
+// encodeJSON encodes v as one line of JSON, without escaping <, > and &.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// renderError answers {"error": msg, "code": status}.
+func renderError(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, msg string) {
+	renderJSON(w, r, log, status, errorBody{Error: msg, Code: status})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	renderError(w, r, s.log, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// methodNotAllowed answers 405 with an Allow header listing the methods the path has. chi
+// does not pass its list to a custom handler, so it asks the router.
+func (s *Server) methodNotAllowed(mux chi.Routes) http.HandlerFunc {
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	return func(w http.ResponseWriter, r *http.Request) {
+		path := strings.TrimSuffix(r.URL.Path, "/")
+		var allow []string
+		for _, m := range methods {
+			if mux.Match(chi.NewRouteContext(), m, path) {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+		}
+		renderError(w, r, s.log, http.StatusMethodNotAllowed, fmt.Sprintf("%s does not accept %s; use %s", r.URL.Path, r.Method, strings.Join(allow, ", ")))
+	}
+}
+
+// recoverer turns a panic in a handler into a logged JSON 500, like chi's Recoverer but in
+// flowd's error shape. http.ErrAbortHandler passes through: it aborts the response on purpose.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(p)
+			}
+			s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path,
+				"request", middleware.GetReqID(r.Context()), "panic", p, "stack", string(debug.Stack()))
+			renderError(w, r, s.log, http.StatusInternalServerError, "internal error")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
