@@ -9,10 +9,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/flowd
 
-# Runs the shipped token flow once against a throw-away local OAuth2 token endpoint and prints
-# the run record; run it twice to see the stored token reused.
+# Serves flows/ on 127.0.0.1:5678 with a demo OAuth2 token endpoint, so the token flow works
+# at once: curl -s -X POST http://127.0.0.1:5678/webhook/token-refresh
 run: build
-	$(BIN) run flows/token-refresh.json --db $(DB) --demo
+	$(BIN) serve --addr 127.0.0.1:5678 --db $(DB) --flows flows --demo
 
 test:
 	$(GO) test -race -count=1 ./...

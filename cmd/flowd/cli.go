@@ -20,6 +20,7 @@ const (
 const usage = `flowd runs workflows written as JSON flow files.
 
 Usage:
+  flowd serve [--addr 127.0.0.1:5678] [--db data/flowd.db] [--flows flows] [--demo]
   flowd run FLOW.json [--db PATH] [--trigger NAME] [--input JSON] [--demo]
   flowd validate FLOW.json|DIR...
   flowd nodes        print the node type reference (Markdown)
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr)
 	case "run":
 		return cmdRun(ctx, rest, stdout, stderr)
 	case "validate":

@@ -83,7 +83,7 @@ func TestCommittedStaticDataSurvivesKill9(t *testing.T) {
 	if st["marker"] != "committed" {
 		t.Fatalf("static data after kill -9 = %v", st)
 	}
-	runs, err := s.ListRuns(context.Background(), storage.RunFilter{FlowID: "slow", Limit: 10})
+	runs, err := s.ListRuns(context.Background(), engine.RunFilter{FlowID: "slow", Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/nodes"
+	"github.com/flowd/flowd/web"
 )
 
 // cmdValidate loads each named flow file (or every *.json in a named directory) without
@@ -41,6 +42,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(probs.Errors()) > 0 {
 		fmt.Fprintf(stderr, "%d of %d flow files invalid\n", len(paths)-len(flows), len(paths))
+		return exitFailed
+	}
+	// Flows that load one by one may still clash when served together.
+	if _, err := web.NewFlowSet(flows); err != nil {
+		fmt.Fprintln(stdout, err)
 		return exitFailed
 	}
 	fmt.Fprintf(stderr, "%d flow files valid\n", len(flows))

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/nodes"
+	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/web"
+)
+
+// serveConfig is what `flowd serve` is told on its command line or environment.
+type serveConfig struct {
+	Addr, DB, FlowsDir string
+	Demo               bool
+	DemoExpiresIn      time.Duration
+	MaxBodyBytes       int64
+	ShutdownTimeout    time.Duration
+}
+
+// cmdServe serves every flow in a folder: webhooks, schedules, the JSON API. It returns when
+// ctx is done (SIGINT, SIGTERM) and the server has shut down.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg serveConfig
+	fs.StringVar(&cfg.Addr, "addr", envOr("FLOWD_ADDR", "127.0.0.1:5678"), "`address` to listen on (env FLOWD_ADDR)")
+	fs.StringVar(&cfg.DB, "db", envOr("FLOWD_DB", "data/flowd.db"), "SQLite database `path` (env FLOWD_DB)")
+	fs.StringVar(&cfg.FlowsDir, "flows", envOr("FLOWD_FLOWS", "flows"), "`folder` of flow files (env FLOWD_FLOWS)")
+	fs.BoolVar(&cfg.Demo, "demo", envOr("FLOWD_DEMO", "") == "1", "serve a demo OAuth2 token endpoint at /demo/oauth/token and point TOKEN_URL at it (env FLOWD_DEMO=1)")
+	fs.DurationVar(&cfg.DemoExpiresIn, "demo-expires-in", time.Hour, "lifetime of demo tokens")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest webhook request body in `bytes`")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long runs in flight may take to finish on shutdown")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: flowd serve [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	logger := newLogger(stderr)
+	a, err := startApp(ctx, cfg, logger)
+	if err != nil {
+		var probs engine.Problems
+		if errors.As(err, &probs) {
+			for _, p := range probs {
+				fmt.Fprintln(stderr, p.Error())
+			}
+			logger.Error("not starting: invalid flows", "flows", cfg.FlowsDir, "problems", len(probs.Errors()))
+			return exitFailed
+		}
+		logger.Error("not starting", "error", err)
+		return exitProblem
+	}
+	<-ctx.Done()
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := a.shutdown(sctx); err != nil {
+		logger.Error("shutdown", "error", err)
+		return exitProblem
+	}
+	logger.Info("stopped")
+	return exitOK
+}
+
+// app is a running flowd server: store, flows, scheduler and HTTP server. Tests start one in
+// process on 127.0.0.1:0.
+type app struct {
+	cfg       serveConfig
+	log       *slog.Logger
+	store     *storage.SQLite
+	loader    *engine.Loader
+	flows     flowHolder
+	sched     *scheduler
+	web       *web.Server
+	http      *http.Server
+	ln        net.Listener
+	served    chan error
+	reloads   sync.Mutex
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+}
+
+// flowHolder is the live flow set, swapped atomically on reload.
+type flowHolder struct{ p atomic.Pointer[web.FlowSet] }
+
+func (h *flowHolder) Current() *web.FlowSet { return h.p.Load() }
+
+// startApp opens the store, marks runs a previous process left running as crashed, loads and
+// checks every flow, and starts serving. It refuses to start on any invalid flow, returning
+// the problems as engine.Problems.
+func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: logger, loader: &engine.Loader{Registry: nodes.NewRegistry()}, served: make(chan error, 1)}
+	flows, set, err := a.load()
+	if err != nil {
+		return nil, err
+	}
+
+	store, err := storage.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	a.store = store
+	if n, err := store.MarkCrashed(ctx, time.Now()); err != nil {
+		store.Close()
+		return nil, err
+	} else if n > 0 {
+		logger.Warn("marked runs left running by a previous process as crashed", "runs", n)
+	}
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	a.ln = ln
+
+	env := environ()
+	var demo http.Handler
+	if cfg.Demo {
+		demo = &web.DemoTokenIssuer{ExpiresIn: cfg.DemoExpiresIn}
+		if env["TOKEN_URL"] == "" {
+			env["TOKEN_URL"] = "http://" + ln.Addr().String() + "/demo/oauth/token"
+		}
+		logger.Info("demo token endpoint", "url", "http://"+ln.Addr().String()+"/demo/oauth/token", "expiresIn", cfg.DemoExpiresIn)
+	}
+
+	metrics := web.NewMetrics()
+	exec := &engine.Executor{Store: metrics.Store(store), Logger: logger, Env: env}
+	a.flows.p.Store(set)
+	a.sched = newScheduler(exec.Run, store, logger, time.Now)
+	a.sched.Apply(ctx, flows)
+	a.web = web.New(web.Config{
+		Flows:        &a.flows,
+		Runner:       exec,
+		Runs:         store,
+		Static:       store,
+		Schedules:    a.sched,
+		Health:       store.Ping,
+		Metrics:      metrics,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Demo:         demo,
+		Logger:       logger,
+	})
+	a.http = &http.Server{
+		Handler:           a.web.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() { a.served <- a.http.Serve(ln) }()
+	a.sched.Start()
+
+	// Watch before saying we listen, so that no change after that line is missed.
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopWatch, a.watchDone = stop, make(chan struct{})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		if err = w.Add(cfg.FlowsDir); err != nil {
+			w.Close()
+		}
+	}
+	if err != nil {
+		logger.Warn("not watching the flows folder; reload with SIGHUP", "error", err)
+		w = nil
+	}
+	go a.watch(wctx, hup, w)
+
+	logger.Info("listening", "addr", ln.Addr().String(), "db", store.Path(), "flows", cfg.FlowsDir)
+	a.logFlows(flows)
+	return a, nil
+}
+
+// Addr is where the app listens.
+func (a *app) Addr() string { return a.ln.Addr().String() }
+
+// load loads every flow in the folder and builds the webhook routes. Any error — in a file,
+// or two flows claiming one webhook — is returned as engine.Problems; warnings are logged.
+func (a *app) load() ([]*engine.Flow, *web.FlowSet, error) {
+	flows, probs := a.loader.LoadDir(a.cfg.FlowsDir)
+	for _, p := range probs.Warnings() {
+		a.log.Warn(p.Error())
+	}
+	if errs := probs.Errors(); len(errs) > 0 {
+		return nil, nil, errs
+	}
+	set, err := web.NewFlowSet(flows)
+	if err != nil {
+		return nil, nil, engine.Problems{{File: a.cfg.FlowsDir, Msg: err.Error()}}
+	}
+	return flows, set, nil
+}
+
+func (a *app) logFlows(flows []*engine.Flow) {
+	for _, f := range flows {
+		a.log.Info("flow", "id", f.ID, "file", f.File, "version", f.Version, "nodes", len(f.Nodes))
+		for _, t := range f.Triggers {
+			switch tr := t.Impl.(type) {
+			case *nodes.Webhook:
+				a.log.Info("webhook", "flow", f.ID, "methods", strings.Join(tr.Methods, ","), "url", "http://"+a.Addr()+"/webhook/"+tr.Path, "responseMode", tr.ResponseMode)
+			case *nodes.Schedule:
+				next, _ := a.sched.NextFire(f.ID, t.Name)
+				a.log.Info("schedule", "flow", f.ID, "trigger", t.Name, "next", next.Format(time.RFC3339))
+			}
+		}
+	}
+}
+
+// reload loads the folder again and swaps the flows in atomically. An invalid edit keeps the
+// running version and logs why; runs in flight finish on the version they started with.
+func (a *app) reload(ctx context.Context, why string) {
+	a.reloads.Lock()
+	defer a.reloads.Unlock()
+	flows, set, err := a.load()
+	if err != nil {
+		var probs engine.Problems
+		if errors.As(err, &probs) {
+			for _, p := range probs {
+				a.log.Error("reload: " + p.Error())
+			}
+		}
+		a.log.Error("reload rejected: keeping the running flows", "trigger", why)
+		return
+	}
+	a.flows.p.Store(set)
+	a.sched.Apply(ctx, flows)
+	a.log.Info("reloaded flows", "trigger", why, "flows", len(flows))
+	a.logFlows(flows)
+}
+
+// watch reloads on SIGHUP and on changes to *.json files in the flows folder (w may be nil).
+// Changes are gathered for a moment first, since editors write a file in several steps.
+func (a *app) watch(ctx context.Context, hup chan os.Signal, w *fsnotify.Watcher) {
+	defer close(a.watchDone)
+	defer signal.Stop(hup)
+	var events chan fsnotify.Event
+	var errs chan error
+	if w != nil {
+		defer w.Close()
+		events, errs = w.Events, w.Errors
+	}
+	const settle = 150 * time.Millisecond
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-hup:
+			a.reload(ctx, "SIGHUP")
+		case ev := <-events:
+			if filepath.Ext(ev.Name) == ".json" {
+				timer.Reset(settle)
+			}
+		case err := <-errs:
+			a.log.Warn("watching the flows folder", "error", err)
+		case <-timer.C:
+			a.reload(ctx, "file change")
+		}
+	}
+}
+
+// shutdown stops in order: no more reloads or schedule ticks, no new requests; then runs in
+// flight finish until ctx's deadline, after which they are cancelled (and recorded as such);
+// the store closes last.
+func (a *app) shutdown(ctx context.Context) error {
+	a.stopWatch()
+	<-a.watchDone
+	var errs []error
+	if err := a.sched.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop schedules: %w", err))
+	}
+	if err := a.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop http: %w", err))
+	}
+	if err := a.web.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("drain runs: %w", err))
+	}
+	if err := <-a.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("serve: %w", err))
+	}
+	if err := a.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

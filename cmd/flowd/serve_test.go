@@ -1,0 +1,473 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// server is a `flowd serve` process started by a test.
+type server struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	log  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+// syncBuffer collects a process's log for assertions while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// startServe starts flowd serve on a free loopback port and waits until it listens.
+func startServe(t *testing.T, flowsDir, db string, env []string, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--flows", flowsDir}, extra...)
+	cmd := exec.Command(flowdBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		found := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(s.log, line)
+			if m := listeningRE.FindStringSubmatch(line); m != nil && !found {
+				found = true
+				addr <- m[1]
+			}
+		}
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-s.done
+		}
+		if t.Failed() {
+			t.Logf("flowd serve log:\n%s", s.log.String())
+		}
+	})
+	select {
+	case s.addr = <-addr:
+	case <-s.done:
+		t.Fatalf("flowd serve exited: %v\n%s", s.err, s.log.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("flowd serve did not start:\n%s", s.log.String())
+	}
+	return s
+}
+
+// stop sends sig and waits for the process to exit, returning its exit code.
+func (s *server) stop(sig os.Signal) int {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.t.Fatalf("flowd serve did not stop on %v", sig)
+	}
+	if ee, ok := s.err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return 0
+}
+
+func (s *server) url(path string) string { return "http://" + s.addr + path }
+
+// call sends a request and decodes a JSON answer into out (when not nil).
+func (s *server) call(method, path, contentType, body string, out any) int {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.url(path), strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			s.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+		}
+	}
+	return res.StatusCode
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// flowsDir makes a temp folder with the shipped token flow and any extra flow files.
+func flowsDir(t *testing.T, extra map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "flows", "token-refresh.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "token-refresh.json"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range extra {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestServeTokenFlowByWebhook(t *testing.T) {
+	ts := newTokenServer(t, 3600)
+	s := startServe(t, flowsDir(t, nil), filepath.Join(t.TempDir(), "flowd.db"), []string{"TOKEN_URL=" + ts.URL})
+	var first, second map[string]any
+	if code := s.call("POST", "/webhook/token-refresh", "", "", &first); code != 200 || first["accessToken"] != "tok-1" {
+		t.Fatalf("first call: %d %v", code, first)
+	}
+	if code := s.call("POST", "/webhook/token-refresh", "", "", &second); code != 200 || second["accessToken"] != "tok-1" || ts.hits.Load() != 1 {
+		t.Fatalf("second call: %d %v, %d hits", code, second, ts.hits.Load())
+	}
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestServeBurstRefreshesOnce(t *testing.T) {
+	for _, delay := range []time.Duration{0, 200 * time.Millisecond} {
+		t.Run(fmt.Sprintf("endpoint delay %s", delay), func(t *testing.T) {
+			var hits atomic.Int64
+			tokenSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := hits.Add(1)
+				time.Sleep(delay) // the endpoint's latency, not synchronisation
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"access_token": "tok-%d", "expires_in": 3600}`, n)
+			}))
+			defer tokenSrv.Close()
+			s := startServe(t, flowsDir(t, nil), filepath.Join(t.TempDir(), "flowd.db"), []string{"TOKEN_URL=" + tokenSrv.URL})
+
+			const rounds, burst = 10, 50
+			for round := range rounds {
+				// Reset static data: every round starts with no token.
+				if code := s.call("DELETE", "/api/flows/token-refresh/static", "", "", nil); code/100 != 2 {
+					t.Fatalf("reset static: %d", code)
+				}
+				before := hits.Load()
+				tokens := make([]any, burst)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for i := range burst {
+					wg.Go(func() {
+						<-start
+						res, err := http.Post(s.url("/webhook/token-refresh"), "application/json", nil)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						defer res.Body.Close()
+						var out map[string]any
+						if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
+							t.Errorf("status %d: %v %v", res.StatusCode, out, err)
+						}
+						tokens[i] = out["accessToken"]
+					})
+				}
+				close(start)
+				wg.Wait()
+				if got := hits.Load() - before; got != 1 {
+					t.Fatalf("round %d: %d token requests, want 1", round, got)
+				}
+				want := fmt.Sprintf("tok-%d", hits.Load())
+				for i, tok := range tokens {
+					if tok != want {
+						t.Fatalf("round %d: response %d carried %v, want %s", round, i, tok, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+const slowFlow = `{"id": "slow", "nodes": [
+	{"name": "hook", "type": "webhook", "parameters": {"path": "slow", "httpMethod": "POST", "responseMode": "lastNode"}},
+	{"name": "call", "type": "httpRequest", "parameters": {"url": "{{ $env.SLOW_URL }}", "timeout": "1m"}}
+], "connections": {"hook": ["call"]}}`
+
+// blockingServer answers only when released; arrived receives each request's arrival.
+func blockingServer(t *testing.T) (url string, arrived <-chan struct{}, release func()) {
+	t.Helper()
+	arr := make(chan struct{}, 16)
+	rel := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arr <- struct{}{}
+		select {
+		case <-rel:
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"done": true}`)
+		case <-r.Context().Done():
+		}
+	}))
+	releaseFn := func() { once.Do(func() { close(rel) }) }
+	t.Cleanup(func() { releaseFn(); srv.Close() })
+	return srv.URL, arr, releaseFn
+}
+
+func TestServeKill9ThenRestart(t *testing.T) {
+	ts := newTokenServer(t, 3600)
+	slowURL, arrived, _ := blockingServer(t)
+	dir := flowsDir(t, map[string]string{"slow.json": slowFlow})
+	db := filepath.Join(t.TempDir(), "flowd.db")
+	env := []string{"TOKEN_URL=" + ts.URL, "SLOW_URL=" + slowURL}
+
+	s := startServe(t, dir, db, env)
+	var tok map[string]any
+	if code := s.call("POST", "/webhook/token-refresh", "", "", &tok); code != 200 || tok["accessToken"] != "tok-1" {
+		t.Fatalf("token: %d %v", code, tok)
+	}
+	go func() { _, _ = http.Post(s.url("/webhook/slow"), "application/json", nil) }()
+	<-arrived // a run is in flight
+	s.stop(syscall.SIGKILL)
+
+	s = startServe(t, dir, db, env)
+	if !strings.Contains(s.log.String(), "marked runs left running by a previous process as crashed") {
+		t.Errorf("restart did not report crashed runs:\n%s", s.log.String())
+	}
+	var crashed struct{ Runs []engine.Run }
+	if code := s.call("GET", "/api/runs?status=crashed", "", "", &crashed); code != 200 || len(crashed.Runs) != 1 || crashed.Runs[0].FlowID != "slow" || crashed.Runs[0].FinishedAt.IsZero() {
+		t.Fatalf("crashed runs: %d %+v", code, crashed.Runs)
+	}
+	if code := s.call("POST", "/webhook/token-refresh", "", "", &tok); code != 200 || tok["accessToken"] != "tok-1" || ts.hits.Load() != 1 {
+		t.Fatalf("after restart: %d %v, %d token requests (want the stored token reused)", code, tok, ts.hits.Load())
+	}
+	s.stop(syscall.SIGTERM)
+	if err := openStore(t, db).IntegrityCheck(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeSIGTERMDrainsRunsInFlight(t *testing.T) {
+	slowURL, arrived, release := blockingServer(t)
+	s := startServe(t, flowsDir(t, map[string]string{"slow.json": slowFlow}), filepath.Join(t.TempDir(), "flowd.db"), []string{"SLOW_URL=" + slowURL})
+
+	type answer struct {
+		code int
+		body map[string]any
+	}
+	got := make(chan answer, 1)
+	go func() {
+		var body map[string]any
+		code := s.call("POST", "/webhook/slow", "", "", &body)
+		got <- answer{code, body}
+	}()
+	<-arrived
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// New connections are refused while the run in flight goes on.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	eventually(t, "new connections to be refused", func() bool {
+		res, err := fresh.Get(s.url("/healthz"))
+		if err == nil {
+			res.Body.Close()
+		}
+		return err != nil
+	})
+	release()
+	a := <-got
+	if a.code != 200 || a.body["done"] != true {
+		t.Fatalf("in-flight request got %d %v", a.code, a.body)
+	}
+	<-s.done
+	if s.err != nil {
+		t.Fatalf("exit: %v", s.err)
+	}
+}
+
+func TestServeReloadsOnFileChange(t *testing.T) {
+	dir := flowsDir(t, nil)
+	s := startServe(t, dir, filepath.Join(t.TempDir(), "flowd.db"), nil)
+	hello := `{"id": "hello", "nodes": [{"name": "in", "type": "webhook", "parameters": {"path": "hello", "responseMode": "lastNode"}},
+		{"name": "out", "type": "code", "parameters": {"return": {"v": "%s"}}}], "connections": {"in": ["out"]}}`
+	if err := os.WriteFile(filepath.Join(dir, "hello.json"), []byte(fmt.Sprintf(hello, "one")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	eventually(t, "the new flow to be served", func() bool {
+		return s.call("GET", "/webhook/hello", "", "", &out) == 200 && out["v"] == "one"
+	})
+	// An invalid edit keeps the running version and says why.
+	if err := os.WriteFile(filepath.Join(dir, "hello.json"), []byte(`{"nodes": [`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the rejected reload to be logged", func() bool { return strings.Contains(s.log.String(), "reload rejected") })
+	if code := s.call("GET", "/webhook/hello", "", "", &out); code != 200 || out["v"] != "one" {
+		t.Fatalf("after a bad edit: %d %v", code, out)
+	}
+	if !strings.Contains(s.log.String(), "hello.json:1:12: invalid JSON") {
+		t.Errorf("the log does not say what is wrong:\n%s", s.log.String())
+	}
+	// A good edit is picked up; SIGHUP reloads too.
+	if err := os.WriteFile(filepath.Join(dir, "hello.json"), []byte(fmt.Sprintf(hello, "two")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the edit to be served", func() bool {
+		return s.call("GET", "/webhook/hello", "", "", &out) == 200 && out["v"] == "two"
+	})
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "SIGHUP to reload", func() bool { return strings.Contains(s.log.String(), "trigger=SIGHUP") })
+}
+
+func TestServeRefusesInvalidFlows(t *testing.T) {
+	dir := flowsDir(t, map[string]string{"broken.json": `{"nodes": [{"name": "x", "type": "nope"}]}`})
+	r := flowd(t, nil, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "f.db"), "--flows", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, `broken.json:1:34: node "x": unknown node type "nope"`) {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	clash := flowsDir(t, map[string]string{"clash.json": `{"id": "clash", "nodes": [{"name": "w", "type": "webhook", "parameters": {"path": "token-refresh", "httpMethod": "POST"}}]}`})
+	r = flowd(t, nil, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "f.db"), "--flows", clash)
+	if r.code != 1 || !strings.Contains(r.stderr, "clash.json") || !strings.Contains(r.stderr, "token-refresh.json") {
+		t.Fatalf("a webhook clash: exit %d:\n%s", r.code, r.stderr)
+	}
+}
+
+func TestServeWebhookErrors(t *testing.T) {
+	s := startServe(t, flowsDir(t, nil), filepath.Join(t.TempDir(), "flowd.db"), []string{"TOKEN_URL=http://127.0.0.1:1/"}, "--max-body", "1024")
+	tests := []struct {
+		name, method, path, ctype, body string
+		want                            int
+	}{
+		{"unknown path", "POST", "/webhook/nope", "", "", 404},
+		{"wrong method", "GET", "/webhook/token-refresh", "", "", 405},
+		{"too large", "POST", "/webhook/token-refresh", "text/plain", strings.Repeat("x", 2048), 413},
+		{"malformed JSON", "POST", "/webhook/token-refresh", "application/json", `{"a":`, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out map[string]any
+			if code := s.call(tt.method, tt.path, tt.ctype, tt.body, &out); code != tt.want || out["error"] == nil {
+				t.Fatalf("%d %v, want %d with an error", code, out, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeAPIPaging(t *testing.T) {
+	s := startServe(t, flowsDir(t, map[string]string{"hello.json": `{"id": "hello", "nodes": [
+		{"name": "in", "type": "webhook", "parameters": {"path": "hello"}}]}`}), filepath.Join(t.TempDir(), "flowd.db"), nil)
+	const n = 23
+	for range n {
+		if code := s.call("POST", "/api/flows/hello/run", "application/json", `{"input": {"x": 1}}`, nil); code != 200 {
+			t.Fatalf("manual run: %d", code)
+		}
+	}
+	seen := map[string]bool{}
+	cursor, pages := "", 0
+	for {
+		var page struct {
+			Runs []engine.Run
+			Next string
+		}
+		if code := s.call("GET", "/api/runs?flow=hello&limit=5&before="+cursor, "", "", &page); code != 200 {
+			t.Fatalf("page: %d", code)
+		}
+		pages++
+		for _, r := range page.Runs {
+			if seen[r.ID] {
+				t.Fatalf("run %s listed twice", r.ID)
+			}
+			seen[r.ID] = true
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if len(seen) != n || pages != 5 {
+		t.Fatalf("%d runs in %d pages, want %d in 5", len(seen), pages, n)
+	}
+}
+
+func TestServeScheduleFiresEverySecond(t *testing.T) {
+	s := startServe(t, flowsDir(t, map[string]string{"tick.json": `{"id": "tick", "nodes": [
+		{"name": "every second", "type": "scheduleTrigger", "parameters": {"interval": "1s"}}]}`}), filepath.Join(t.TempDir(), "flowd.db"), nil)
+	var list struct{ Runs []engine.Run }
+	eventually(t, "four scheduled runs", func() bool {
+		s.call("GET", "/api/runs?flow=tick", "", "", &list)
+		return len(list.Runs) >= 4
+	})
+	s.stop(syscall.SIGTERM)
+	// The runs are a second apart: as many runs as whole seconds between the first and the
+	// last, plus one.
+	first, last := list.Runs[len(list.Runs)-1].StartedAt, list.Runs[0].StartedAt
+	span := last.Sub(first).Round(time.Second)
+	if want := int(span/time.Second) + 1; len(list.Runs) != want {
+		t.Fatalf("%d runs over %s, want %d", len(list.Runs), span, want)
+	}
+	for _, r := range list.Runs {
+		if r.Mode != "schedule" || r.Trigger != "every second" || r.Status != engine.StatusSuccess {
+			t.Fatalf("run %+v", r)
+		}
+	}
+}
