@@ -293,12 +293,19 @@ func (a *app) watch(ctx context.Context, hup chan os.Signal, w *fsnotify.Watcher
 func (a *app) shutdown(ctx context.Context) error {
 	a.stopWatch()
 	<-a.watchDone
+	// Both kinds of trigger stop at once: no tick fires and no connection is accepted while
+	// the other waits for its runs.
+	var schedErr, httpErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { schedErr = a.sched.Stop(ctx) })
+	wg.Go(func() { httpErr = a.http.Shutdown(ctx) })
+	wg.Wait()
 	var errs []error
-	if err := a.sched.Stop(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop schedules: %w", err))
+	if schedErr != nil {
+		errs = append(errs, fmt.Errorf("stop schedules: %w", schedErr))
 	}
-	if err := a.http.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop http: %w", err))
+	if httpErr != nil {
+		errs = append(errs, fmt.Errorf("stop http: %w", httpErr))
 	}
 	if err := a.web.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("drain runs: %w", err))
