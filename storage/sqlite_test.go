@@ -10,7 +10,7 @@ import (
 
 // openTest opens a store on a new file in a temporary directory and closes it when the test
 // ends.
-func openTest(t *testing.T) *SQLite {
+func openTest(t testing.TB) *SQLite {
 	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "flowd.db"))
 	if err != nil {
