@@ -261,16 +261,17 @@ func (s *scheduler) Apply(ctx context.Context, flows []*engine.Flow) {
 	for _, w := range want {
 		keep[w.key] = true
 	}
+	var removed []*trigger
 	for key, tr := range s.triggers {
 		if keep[key] {
 			continue
 		}
 		s.cron.Remove(tr.id)
 		delete(s.triggers, key)
-		if g := s.guards[key]; !g.running {
+		if g := s.guards[key]; g != nil && !g.running {
 			delete(s.guards, key)
 		}
-		s.log.Info("schedule removed", "flow", key.flow, "trigger", key.node, "spec", tr.spec)
+		removed = append(removed, tr)
 	}
 	var changes []change
 	for _, w := range want {
@@ -315,6 +316,9 @@ func (s *scheduler) Apply(ctx context.Context, flows []*engine.Flow) {
 	}
 	s.mu.Unlock()
 
+	for _, tr := range removed {
+		s.log.Info("schedule removed", "flow", tr.key.flow, "trigger", tr.key.node, "spec", tr.spec)
+	}
 	for _, ch := range changes {
 		tr := ch.tr
 		if !ch.keepState {

@@ -73,12 +73,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		logger.Error("not starting", "error", err)
 		return exitProblem
 	}
-	<-ctx.Done()
+	serveErr := a.wait(ctx)
+	if serveErr != nil {
+		logger.Error("stopped serving HTTP", "error", serveErr)
+	}
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := a.shutdown(sctx); err != nil {
 		logger.Error("shutdown", "error", err)
+		return exitProblem
+	}
+	if serveErr != nil {
 		return exitProblem
 	}
 	logger.Info("stopped")
@@ -97,10 +103,14 @@ type app struct {
 	web       *web.Server
 	http      *http.Server
 	ln        net.Listener
-	served    chan error
+	served    chan struct{} // closed when http.Server.Serve has returned, with serveErr
+	serveErr  error
 	reloads   sync.Mutex
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
+	// hup receives SIGHUP from start until shutdown has finished: a SIGHUP while runs drain
+	// is ignored rather than left to its default action, which would kill the process.
+	hup chan os.Signal
 }
 
 // flowHolder is the live flow set, swapped atomically on reload.
@@ -112,7 +122,7 @@ func (h *flowHolder) Current() *web.FlowSet { return h.p.Load() }
 // checks every flow, and starts serving. It refuses to start on any invalid flow, returning
 // the problems as engine.Problems.
 func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: logger, loader: &engine.Loader{Registry: nodes.NewRegistry()}, served: make(chan error, 1)}
+	a := &app{cfg: cfg, log: logger, loader: &engine.Loader{Registry: nodes.NewRegistry()}, served: make(chan struct{})}
 	flows, set, err := a.load()
 	if err != nil {
 		return nil, err
@@ -172,14 +182,17 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	go func() { a.served <- a.http.Serve(ln) }()
+	go func() {
+		a.serveErr = a.http.Serve(ln)
+		close(a.served)
+	}()
 	a.sched.Start()
 
 	// Watch before saying we listen, so that no change after that line is missed.
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopWatch, a.watchDone = stop, make(chan struct{})
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	a.hup = make(chan os.Signal, 1)
+	signal.Notify(a.hup, syscall.SIGHUP)
 	w, err := fsnotify.NewWatcher()
 	if err == nil {
 		if err = w.Add(cfg.FlowsDir); err != nil {
@@ -190,11 +203,22 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		logger.Warn("not watching the flows folder; reload with SIGHUP", "error", err)
 		w = nil
 	}
-	go a.watch(wctx, hup, w)
+	go a.watch(wctx, a.hup, w)
 
 	logger.Info("listening", "addr", ln.Addr().String(), "db", store.Path(), "flows", cfg.FlowsDir)
 	a.logFlows(flows)
 	return a, nil
+}
+
+// wait blocks until ctx is done, and returns nil, or until the HTTP server stops serving on
+// its own (its listener failed), and returns why. Either way the caller shuts the app down.
+func (a *app) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-a.served:
+		return fmt.Errorf("serve HTTP: %w", a.serveErr)
+	}
 }
 
 // Addr is where the app listens.
@@ -223,9 +247,21 @@ func (a *app) logFlows(flows []*engine.Flow) {
 		for _, t := range f.Triggers {
 			switch tr := t.Impl.(type) {
 			case *nodes.Webhook:
-				a.log.Info("webhook", "flow", f.ID, "methods", strings.Join(tr.Methods, ","), "url", "http://"+a.Addr()+"/webhook/"+tr.Path, "responseMode", tr.ResponseMode)
+				if t.Disabled { // no route
+					a.log.Info("webhook", "flow", f.ID, "trigger", t.Name, "disabled", true)
+					continue
+				}
+				a.log.Info("webhook", "flow", f.ID, "trigger", t.Name, "methods", strings.Join(tr.Methods, ","), "url", "http://"+a.Addr()+"/webhook/"+tr.Path, "responseMode", tr.ResponseMode)
 			case *nodes.Schedule:
-				next, _ := a.sched.NextFire(f.ID, t.Name)
+				if t.Disabled { // not scheduled
+					a.log.Info("schedule", "flow", f.ID, "trigger", t.Name, "disabled", true)
+					continue
+				}
+				next, ok := a.sched.NextFire(f.ID, t.Name)
+				if !ok { // a cron expression that never matches
+					a.log.Warn("schedule", "flow", f.ID, "trigger", t.Name, "next", "never")
+					continue
+				}
 				a.log.Info("schedule", "flow", f.ID, "trigger", t.Name, "next", next.Format(time.RFC3339))
 			}
 		}
@@ -254,11 +290,10 @@ func (a *app) reload(ctx context.Context, why string) {
 	a.logFlows(flows)
 }
 
-// watch reloads on SIGHUP and on changes to *.json files in the flows folder (w may be nil).
+// watch reloads on SIGHUP (hup) and on changes to *.json files in the flows folder (w may be nil).
 // Changes are gathered for a moment first, since editors write a file in several steps.
 func (a *app) watch(ctx context.Context, hup chan os.Signal, w *fsnotify.Watcher) {
 	defer close(a.watchDone)
-	defer signal.Stop(hup)
 	var events chan fsnotify.Event
 	var errs chan error
 	if w != nil {
@@ -287,10 +322,15 @@ func (a *app) watch(ctx context.Context, hup chan os.Signal, w *fsnotify.Watcher
 	}
 }
 
+// answerGrace is how long requests still open at the shutdown deadline get to send their
+// answers once their runs are cancelled.
+const answerGrace = 2 * time.Second
+
 // shutdown stops in order: no more reloads or schedule ticks, no new requests; then runs in
 // flight finish until ctx's deadline, after which they are cancelled (and recorded as such);
-// the store closes last.
+// the store closes last. SIGHUP is ignored until it returns.
 func (a *app) shutdown(ctx context.Context) error {
+	defer signal.Stop(a.hup)
 	a.stopWatch()
 	<-a.watchDone
 	// Both kinds of trigger stop at once: no tick fires and no connection is accepted while
@@ -310,9 +350,17 @@ func (a *app) shutdown(ctx context.Context) error {
 	if err := a.web.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("drain runs: %w", err))
 	}
-	if err := <-a.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		errs = append(errs, fmt.Errorf("serve: %w", err))
+	if httpErr != nil {
+		// Requests were still open at the deadline: lastNode callers whose runs were just
+		// cancelled are being answered. Let them finish before the store closes and the
+		// process exits.
+		gctx, cancel := context.WithTimeout(context.Background(), answerGrace)
+		if err := a.http.Shutdown(gctx); err != nil {
+			a.log.Warn("requests still open after the shutdown deadline are cut off", "error", err)
+		}
+		cancel()
 	}
+	<-a.served // wait() reported any error of its own
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -469,5 +472,182 @@ func TestServeScheduleFiresEverySecond(t *testing.T) {
 		if r.Mode != "schedule" || r.Trigger != "every second" || r.Status != engine.StatusSuccess {
 			t.Fatalf("run %+v", r)
 		}
+	}
+}
+
+// startInProcess starts the whole server in this process on 127.0.0.1:0 with a temp dir.
+func startInProcess(t *testing.T, flows map[string]string) *app {
+	t.Helper()
+	return startInProcessLogging(t, flows, io.Discard)
+}
+
+func startInProcessLogging(t *testing.T, flows map[string]string, log io.Writer) *app {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range flows {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := serveConfig{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "flowd.db"), FlowsDir: dir,
+		MaxBodyBytes: 1 << 20, ShutdownTimeout: 10 * time.Second}
+	a, err := startApp(t.Context(), cfg, slog.New(slog.NewTextHandler(log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// awaitGoroutines waits until no more goroutines run than base, and fails with their stacks
+// when that does not happen.
+func awaitGoroutines(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond) // polling an observable condition, not synchronisation
+	}
+}
+
+func TestServeInProcessShutdownLeavesNoGoroutines(t *testing.T) {
+	// os/signal starts one goroutine for the process on first use; it is not the server's.
+	warm := make(chan os.Signal, 1)
+	signal.Notify(warm, syscall.SIGUSR2)
+	signal.Stop(warm)
+	base := runtime.NumGoroutine()
+	a := startInProcess(t, map[string]string{
+		"hello.json": `{"id": "hello", "nodes": [{"name": "in", "type": "webhook", "parameters": {"path": "hello", "responseMode": "lastNode"}},
+			{"name": "out", "type": "code", "parameters": {"return": {"v": 1}}}], "connections": {"in": ["out"]}}`,
+		"tick.json": `{"id": "tick", "nodes": [{"name": "t", "type": "scheduleTrigger", "parameters": {"interval": "1h"}}]}`,
+	})
+	client := &http.Client{Transport: &http.Transport{}}
+	for _, p := range []string{"/webhook/hello", "/api/flows", "/healthz", "/metrics"} {
+		res, err := client.Get("http://" + a.Addr() + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, res.StatusCode)
+		}
+	}
+	client.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	awaitGoroutines(t, base)
+}
+
+func TestServeSIGHUPDuringShutdownDoesNotKill(t *testing.T) {
+	slowURL, arrived, release := blockingServer(t)
+	s := startServe(t, flowsDir(t, map[string]string{"slow.json": slowFlow}), filepath.Join(t.TempDir(), "flowd.db"), []string{"SLOW_URL=" + slowURL})
+	got := make(chan error, 1)
+	go func() {
+		res, err := http.Post(s.url("/webhook/slow"), "application/json", nil)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				err = fmt.Errorf("status %d", res.StatusCode)
+			}
+		}
+		got <- err
+	}()
+	<-arrived
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the shutdown to begin", func() bool { return strings.Contains(s.log.String(), `msg="shutting down"`) })
+	// A reload signal (logrotate, systemd's ExecReload…) while runs drain must not kill the
+	// process: the run in flight still finishes, its caller is answered and the store closes.
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-got; err != nil {
+		t.Errorf("in-flight request: %v", err)
+	}
+	<-s.done
+	if s.err != nil {
+		t.Fatalf("exit: %v", s.err)
+	}
+}
+
+func TestServeDeadlineAnswersLastNodeCallers(t *testing.T) {
+	slowURL, arrived, _ := blockingServer(t)
+	s := startServe(t, flowsDir(t, map[string]string{"slow.json": slowFlow}), filepath.Join(t.TempDir(), "flowd.db"),
+		[]string{"SLOW_URL=" + slowURL}, "--shutdown-timeout", "200ms")
+	type answer struct {
+		code int
+		body map[string]any
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		var a answer
+		res, err := http.Post(s.url("/webhook/slow"), "application/json", nil)
+		if err == nil {
+			defer res.Body.Close()
+			a.code = res.StatusCode
+			err = json.NewDecoder(res.Body).Decode(&a.body)
+		}
+		a.err = err
+		got <- a
+	}()
+	<-arrived
+	s.stop(syscall.SIGTERM)
+	// The run was canceled at the deadline; its caller is told so before flowd exits.
+	a := <-got
+	if a.err != nil || a.code != 500 || a.body["error"] != "run canceled" || a.body["runId"] == nil {
+		t.Fatalf("caller got %d %v %v", a.code, a.body, a.err)
+	}
+}
+
+func TestServeLogsDisabledTriggers(t *testing.T) {
+	var log syncBuffer
+	a := startInProcessLogging(t, map[string]string{
+		"off.json": `{"id": "off", "nodes": [
+			{"name": "hook", "type": "webhook", "disabled": true, "parameters": {"path": "off"}},
+			{"name": "tick", "type": "scheduleTrigger", "disabled": true, "parameters": {"interval": "1h"}},
+			{"name": "on", "type": "scheduleTrigger", "parameters": {"interval": "1h"}}]}`,
+	}, &log)
+	t.Cleanup(func() { _ = a.shutdown(context.Background()) })
+	text := log.String()
+	for _, want := range []string{
+		`msg=webhook flow=off trigger=hook disabled=true`,
+		`msg=schedule flow=off trigger=tick disabled=true`,
+		`msg=schedule flow=off trigger=on next=`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "0001-01-01") || strings.Contains(text, "/webhook/off") {
+		t.Errorf("a disabled trigger is logged as live")
+	}
+	if t.Failed() {
+		t.Log(text)
+	}
+}
+
+func TestServeStopsWhenServingFails(t *testing.T) {
+	a := startInProcess(t, nil)
+	t.Cleanup(func() { _ = a.shutdown(context.Background()) })
+	errc := make(chan error, 1)
+	go func() { errc <- a.wait(t.Context()) }()
+	a.ln.Close() // Serve fails as on a broken listener
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("wait returned nil after Serve failed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait did not notice that Serve failed")
 	}
 }
