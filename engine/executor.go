@@ -43,6 +43,9 @@ type RunRequest struct {
 	Mode string
 	// Items are the trigger's items; nil means one empty item.
 	Items []Item
+	// Started, when set, is called once the run's start is durably recorded and before its
+	// first node runs, so a caller can answer "started" knowing the run is in the store.
+	Started func(*Run)
 }
 
 // MaxNodeExecutions bounds the node executions of one run, so that a flow whose branches
@@ -170,6 +173,9 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		if err := x.Store.CreateRun(ctx, run); err != nil {
 			return nil, fmt.Errorf("record start of run of %s: %w", f.ID, err)
 		}
+	}
+	if req.Started != nil {
+		req.Started(run)
 	}
 	e := &execution{
 		x:       x,

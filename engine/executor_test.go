@@ -412,3 +412,21 @@ func TestRunIDsSortInCreationOrder(t *testing.T) {
 		prev = id
 	}
 }
+
+func TestStartedIsCalledOnceTheRunIsRecorded(t *testing.T) {
+	f := mustLoad(t, `{"nodes": [{"name": "t", "type": "trigger"}]}`)
+	store := newMemStore()
+	var seen *Run
+	r, err := (&Executor{Store: store, Logger: quiet}).Run(context.Background(), f, RunRequest{Started: func(r *Run) {
+		store.mu.Lock()
+		stored := store.runs[r.ID]
+		store.mu.Unlock()
+		if stored == nil || stored.Status != StatusRunning || len(r.Nodes) != 0 {
+			t.Errorf("Started saw stored %+v, nodes %d", stored, len(r.Nodes))
+		}
+		seen = r
+	}})
+	if err != nil || seen == nil || seen.ID != r.ID {
+		t.Fatalf("started %v, err %v", seen, err)
+	}
+}

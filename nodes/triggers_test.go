@@ -34,7 +34,8 @@ func TestWebhookLoadErrors(t *testing.T) {
 		{"repeated param", `{"path": ":id/:id"}`, "parameters.path: parameter :id appears twice"},
 		{"bad method", `{"path": "a", "httpMethod": "FETCH"}`, `parameters.httpMethod: "FETCH" is not one of GET, POST, PUT, PATCH, DELETE, HEAD`},
 		{"bad mode", `{"path": "a", "responseMode": "lastnode"}`, `parameters.responseMode: "lastnode" is not one of onReceived, lastNode (did you mean "lastNode"?)`},
-		{"bad code", `{"path": "a", "responseCode": 99}`, "parameters.responseCode: want an HTTP status from 100 to 599, got 99"},
+		{"bad code", `{"path": "a", "responseCode": 99}`, "parameters.responseCode: want an HTTP status from 200 to 599, got 99"},
+		{"informational code", `{"path": "a", "responseCode": 101}`, "parameters.responseCode: want an HTTP status from 200 to 599, got 101"},
 		{"unknown", `{"path": "a", "method": "POST"}`, "parameters.method: unknown parameter"},
 	}
 	for _, tt := range tests {

@@ -107,8 +107,8 @@ func newWebhook(cfg *engine.NodeConfig) (engine.Node, error) {
 		p.Errorf("httpMethod", "name at least one method")
 	}
 	slices.Sort(w.Methods)
-	if w.ResponseCode < 100 || w.ResponseCode > 599 {
-		p.Errorf("responseCode", "want an HTTP status from 100 to 599, got %d", w.ResponseCode)
+	if w.ResponseCode < 200 || w.ResponseCode > 599 {
+		p.Errorf("responseCode", "want an HTTP status from 200 to 599, got %d", w.ResponseCode)
 	}
 	if h := p.Object("responseHeaders"); h != nil {
 		w.ResponseHeaders = map[string]string{}

@@ -28,6 +28,8 @@ type memStore struct {
 	runs     map[string]*engine.Run
 	static   map[string]map[string]engine.StaticValue
 	finished map[string]chan struct{}
+	// failCreate, when set, is CreateRun's error.
+	failCreate error
 }
 
 func newMemStore() *memStore {
@@ -57,6 +59,9 @@ func (s *memStore) doneLocked(id string) chan struct{} {
 func (s *memStore) CreateRun(_ context.Context, r *engine.Run) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failCreate != nil {
+		return s.failCreate
+	}
 	if _, ok := s.runs[r.ID]; ok {
 		return fmt.Errorf("create run %s: already stored", r.ID)
 	}

@@ -88,8 +88,10 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	reqID := middleware.GetReqID(r.Context())
 	id := engine.NewRunID(time.Now())
+	recorded := make(chan struct{})
 	done, err := h.launcher.start(m.Flow, engine.RunRequest{
 		ID: id, Trigger: m.Node.Name, Mode: "webhook", Items: []engine.Item{item},
+		Started: func(*engine.Run) { close(recorded) },
 	}, reqID)
 	if err != nil {
 		renderError(w, r, h.log, http.StatusServiceUnavailable, "flowd is shutting down; try again later")
@@ -99,7 +101,17 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 
 	hook := m.Webhook
 	if hook.ResponseMode != "lastNode" {
-		h.respond(w, r, hook, map[string]any{"message": "Workflow was started", "runId": id}, true)
+		// Answer once the run is in the store, so an answered run survives a crash.
+		select {
+		case <-recorded:
+			h.respond(w, r, hook, map[string]any{"message": "Workflow was started", "runId": id}, true)
+		case res := <-done:
+			if res.err != nil {
+				renderError(w, r, h.log, http.StatusInternalServerError, fmt.Sprintf("run %s could not be started: %v", id, res.err))
+				return
+			}
+			h.respond(w, r, hook, map[string]any{"message": "Workflow was started", "runId": id}, true)
+		}
 		return
 	}
 	select {

@@ -59,6 +59,13 @@ func TestWebhookOnReceived(t *testing.T) {
 	if body["message"] != "Workflow was started" || len(id) != 26 || res.header.Get(runIDHeader) != id {
 		t.Fatalf("body %v header %q", body, res.header.Get(runIDHeader))
 	}
+	// The answer comes only once the run is stored, so it survives a crash right after.
+	e.store.mu.Lock()
+	_, stored := e.store.runs[id]
+	e.store.mu.Unlock()
+	if !stored {
+		t.Fatal("onReceived answered before the run was recorded")
+	}
 	run := e.store.waitRun(t, id)
 	if run.FlowID != "orders" || run.Mode != "webhook" || run.Trigger != "Hook" || run.Status != engine.StatusSuccess {
 		t.Fatalf("run %+v", run)
@@ -70,6 +77,17 @@ func TestWebhookOnReceived(t *testing.T) {
 	in := run.Nodes[0].Input[0]
 	if in["body"].(map[string]any)["qty"] != int64(3) {
 		t.Errorf("trigger item %v", in)
+	}
+}
+
+func TestWebhookOnReceivedUnrecordableRun(t *testing.T) {
+	e := newEnv(t, webhookFlows, envOptions{})
+	e.store.mu.Lock()
+	e.store.failCreate = errors.New("disk full")
+	e.store.mu.Unlock()
+	res := e.postJSON(t, "/webhook/orders/42", `{}`)
+	if res.status != http.StatusInternalServerError || !strings.Contains(string(res.body), "disk full") {
+		t.Fatalf("status %d body %s", res.status, res.body)
 	}
 }
 
