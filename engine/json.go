@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 )
@@ -42,4 +43,48 @@ func plainNumber(n json.Number) any {
 		return int64(f)
 	}
 	return f
+}
+
+// ItemsOf turns a decoded JSON value into items, the one rule for every place items come
+// from outside a node (a Code node's return, `flowd run --input`, the API's manual run): an
+// object is one item, a list is one item per element, null is none, and an n8n-style
+// {"json": {...}} wrapper is taken off.
+func ItemsOf(v any) ([]Item, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case map[string]any:
+		return []Item{unwrapN8nItem(x)}, nil
+	case []any:
+		out := make([]Item, 0, len(x))
+		for i, e := range x {
+			m, ok := e.(map[string]any)
+			if !ok {
+				return nil, &ItemsError{Index: i, Got: JSONKind(e)}
+			}
+			out = append(out, unwrapN8nItem(m))
+		}
+		return out, nil
+	}
+	return nil, &ItemsError{Index: -1, Got: JSONKind(v)}
+}
+
+// ItemsError is a value ItemsOf cannot turn into items.
+type ItemsError struct {
+	Index int    // the offending list element, or -1 for the value itself
+	Got   string // its kind, as JSONKind names it
+}
+
+func (e *ItemsError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("element %d is %s, want an object", e.Index, e.Got)
+	}
+	return fmt.Sprintf("got %s, want an object, a list of objects or null", e.Got)
+}
+
+func unwrapN8nItem(m map[string]any) Item {
+	if j, ok := m["json"].(map[string]any); ok && len(m) == 1 {
+		return j
+	}
+	return m
 }

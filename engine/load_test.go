@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -184,5 +185,32 @@ func TestParamEdgeCases(t *testing.T) {
 	}
 	if got := p.TemplateMap("h"); len(got) != 0 || p.Err() == nil || !strings.Contains(p.Err().Error(), "parameters.h[0]: value: required") {
 		t.Errorf("entry without value: %v, %v", got, p.Err())
+	}
+}
+
+func TestItemsOf(t *testing.T) {
+	tests := []struct {
+		in   any
+		want string
+	}{
+		{nil, "null"},
+		{map[string]any{"a": int64(1)}, `[{"a":1}]`},
+		{map[string]any{"json": map[string]any{"a": int64(1)}}, `[{"a":1}]`},
+		{[]any{map[string]any{"json": map[string]any{"b": true}}, map[string]any{"c": "x"}}, `[{"b":true},{"c":"x"}]`},
+		{[]any{map[string]any{}, "x"}, "element 1 is a string, want an object"},
+		{int64(5), "got a number, want an object, a list of objects or null"},
+	}
+	for _, tt := range tests {
+		items, err := ItemsOf(tt.in)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			b, _ := json.Marshal(items)
+			got = string(b)
+		}
+		if got != tt.want {
+			t.Errorf("ItemsOf(%v) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 }

@@ -281,31 +281,11 @@ func copyItem(it engine.Item) engine.Item {
 	return out
 }
 
-// toItems turns a return value into items: an object is one item, a list is one item per
-// element, null is none. An n8n-style {"json": {...}} element is unwrapped.
+// toItems turns a return value into items (see engine.ItemsOf).
 func toItems(v any) ([]engine.Item, error) {
-	switch x := v.(type) {
-	case nil:
-		return nil, nil
-	case map[string]any:
-		return []engine.Item{unwrapN8nItem(x)}, nil
-	case []any:
-		out := make([]engine.Item, 0, len(x))
-		for i, e := range x {
-			m, ok := e.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("return: element %d is %s, want an object", i, engine.JSONKind(e))
-			}
-			out = append(out, unwrapN8nItem(m))
-		}
-		return out, nil
+	items, err := engine.ItemsOf(v)
+	if err != nil {
+		return nil, fmt.Errorf("return: %w", err)
 	}
-	return nil, fmt.Errorf("return: got %s, want an object, a list of objects or null", engine.JSONKind(v))
-}
-
-func unwrapN8nItem(m map[string]any) engine.Item {
-	if j, ok := m["json"].(map[string]any); ok && len(m) == 1 {
-		return j
-	}
-	return m
+	return items, nil
 }

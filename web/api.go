@@ -329,23 +329,14 @@ func (a *api) readRunInput(w http.ResponseWriter, r *http.Request) (runInput, []
 	if err != nil {
 		return in, nil, http.StatusBadRequest, fmt.Errorf("malformed input: %w", err)
 	}
-	badInput := errors.New("input must be an object or a list of objects")
-	switch x := v.(type) {
-	case map[string]any:
-		return in, []engine.Item{x}, 0, nil
-	case []any:
-		items := make([]engine.Item, len(x))
-		for i, e := range x {
-			obj, ok := e.(map[string]any)
-			if !ok {
-				return in, nil, http.StatusBadRequest, fmt.Errorf("input[%d]: %w", i, badInput)
-			}
-			items[i] = obj
-		}
-		return in, items, 0, nil
-	default:
-		return in, nil, http.StatusBadRequest, badInput
+	items, err := engine.ItemsOf(v)
+	if ie, ok := errors.AsType[*engine.ItemsError](err); ok && ie.Index >= 0 {
+		return in, nil, http.StatusBadRequest, fmt.Errorf("input[%d]: input must be an object or a list of objects", ie.Index)
 	}
+	if err != nil {
+		return in, nil, http.StatusBadRequest, errors.New("input must be an object or a list of objects")
+	}
+	return in, items, 0, nil
 }
 
 // GET /api/flows/{id}/static

@@ -117,20 +117,12 @@ func parseInput(s string) ([]engine.Item, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
-	list, ok := v.([]any)
-	if !ok {
-		list = []any{v}
+	items, err := engine.ItemsOf(v)
+	if err != nil {
+		return nil, err
 	}
-	items := make([]engine.Item, 0, len(list))
-	for i, e := range list {
-		m, ok := e.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("item %d: want an object", i)
-		}
-		if j, ok := m["json"].(map[string]any); ok && len(m) == 1 {
-			m = j
-		}
-		items = append(items, engine.ToJSONValue(m).(map[string]any))
+	for i, it := range items {
+		items[i] = engine.ToJSONValue(it).(map[string]any)
 	}
 	return items, nil
 }
