@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -410,6 +412,30 @@ func TestRunIDsSortInCreationOrder(t *testing.T) {
 			t.Fatalf("id %d %q not after %q", i, id, prev)
 		}
 		prev = id
+	}
+}
+
+func TestFirstRunIDAtBoundsRunsStartedSince(t *testing.T) {
+	// NewRunID's ids are its millisecond then a counter; build them directly, since NewRunID
+	// itself never goes back in time within one process.
+	idAt := func(ms int64, seq uint64) string {
+		var v [16]byte
+		binary.BigEndian.PutUint64(v[0:8], uint64(ms)<<16|seq&0xFFFF)
+		binary.BigEndian.PutUint64(v[8:16], seq)
+		return encodeCrockford(v)
+	}
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	floor := FirstRunIDAt(t0)
+	if got := idAt(t0.UnixMilli()-1, math.MaxUint64); got >= floor {
+		t.Errorf("largest id a millisecond earlier %q sorts at or after the floor %q", got, floor)
+	}
+	for _, ms := range []int64{t0.UnixMilli(), t0.UnixMilli() + 1, t0.Add(24 * time.Hour).UnixMilli()} {
+		if got := idAt(ms, 0); got < floor {
+			t.Errorf("id at %d %q sorts before the floor %q", ms, got, floor)
+		}
+	}
+	if now := NewRunID(time.Now()); now < FirstRunIDAt(time.Now().Add(-time.Second)) || now >= FirstRunIDAt(time.Now().Add(time.Hour)) {
+		t.Errorf("a fresh id %q is outside the floors around now", now)
 	}
 }
 

@@ -150,3 +150,11 @@ func encodeCrockford(v [16]byte) string {
 	}
 	return string(out[:])
 }
+
+// FirstRunIDAt returns the smallest run id NewRunID can return for a time at or after t, so
+// that `id >= FirstRunIDAt(t)` selects the runs started since t.
+func FirstRunIDAt(t time.Time) string {
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[0:8], uint64(t.UnixMilli())<<16)
+	return encodeCrockford(v)
+}
