@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -160,6 +161,20 @@ func checkBoxes(t *testing.T, svg *xnode, drawn map[string]drawnNode) {
 				t.Errorf("nodes %q (%g,%g) and %q (%g,%g) overlap", a.attr["data-node"], a.x, a.y, b.attr["data-node"], b.x, b.y)
 			}
 		}
+	}
+}
+
+// checkCSP fails when out needs what the pages' Content-Security-Policy forbids: style
+// attributes, style or script elements, event handler attributes.
+func checkCSP(t *testing.T, out string) {
+	t.Helper()
+	for _, bad := range []string{"style=", "<style", "<script"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output contains %q", bad)
+		}
+	}
+	if m := regexp.MustCompile(`\son[a-z]+=`).FindString(out); m != "" {
+		t.Errorf("output has an event handler attribute %q", m)
 	}
 }
 
@@ -437,6 +452,7 @@ func TestRenderGraphRun(t *testing.T) {
 		Selected: "No",
 		NodeHref: func(name string) string { return "/runs/" + r.ID + "?node=" + url.QueryEscape(name) },
 	})
+	checkCSP(t, string(out))
 	svg := parseSVG(t, out)
 	if !svg.hasClass("run") {
 		t.Error("svg lacks the run class")
@@ -734,7 +750,9 @@ func TestRenderWaterfall(t *testing.T) {
 		{Seq: 2, Node: "check <token>", Type: "if", Status: engine.StatusSuccess, StartedAt: at.Add(30 * time.Millisecond), DurationMicros: 10_000, Recheck: true},
 		{Seq: 3, Node: "fetch", Type: "httpRequest", Status: engine.StatusError, StartedAt: at.Add(50 * time.Millisecond), DurationMicros: 50_000, Tries: 3, Error: "status 500"},
 	}}
-	svg := parseSVG(t, renderWaterfall(r, func(seq int) string { return "/runs/r1/nodes/" + strconv.Itoa(seq) }))
+	out := renderWaterfall(r, func(seq int) string { return "/runs/r1/nodes/" + strconv.Itoa(seq) })
+	checkCSP(t, string(out))
+	svg := parseSVG(t, out)
 	rows := svg.find(func(n *xnode) bool { return n.hasClass("wf-row") })
 	if len(rows) != len(r.Nodes) {
 		t.Fatalf("%d rows, want %d", len(rows), len(r.Nodes))
