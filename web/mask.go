@@ -64,13 +64,24 @@ func isSensitiveKey(k string) bool {
 	if sensitiveKeys[n] {
 		return true
 	}
-	for _, w := range sensitiveWords {
-		if strings.Contains(n, w) {
-			return true
+	for i := 0; i < len(n); i++ {
+		for _, w := range wordsByFirstByte[n[i]] {
+			if strings.HasPrefix(n[i:], w) {
+				return true
+			}
 		}
 	}
 	return false
 }
+
+// wordsByFirstByte indexes sensitiveWords by first byte, so that isSensitiveKey tries at
+// each position of a key only the words that can start there.
+var wordsByFirstByte = func() (idx [256][]string) {
+	for _, w := range sensitiveWords {
+		idx[w[0]] = append(idx[w[0]], w)
+	}
+	return idx
+}()
 
 // normaliseKey appends k's letters and digits, lower case, to dst.
 func normaliseKey(dst []byte, k string) []byte {
@@ -269,8 +280,12 @@ func maskString(s string) string {
 // span is a byte range [start, end) of a string.
 type span struct{ start, end int }
 
-// maxNameLen bounds how far credentialSpans looks back from "=" or ":" for a key name.
-const maxNameLen = 64
+// A name before "=" or ":" is read only when it is minNameLen to maxNameLen bytes long: no
+// shorter key is sensitive ("pin"), and maxNameLen bounds how far a scan looks back.
+const (
+	minNameLen = 3
+	maxNameLen = 64
+)
 
 // credentialSpans returns the byte ranges of s that hold credentials, in order and not
 // overlapping, or nil. It finds:
@@ -279,20 +294,30 @@ const maxNameLen = 64
 //   - JSON Web Tokens: "eyJ…" with two dots;
 //   - values after a sensitive name followed by "=" or ":", as in query strings, form bodies,
 //     cookies, header lines and JSON or Go maps printed into text
-//     ("client_secret=abc&x=1", "Authorization: Basic …", `{"access_token":"abc"}`);
+//     ("client_secret=abc&x=1", "Authorization: Basic …", `{"access_token":"abc"}`), a
+//     whole {…} or […] when the value is one;
 //   - the password of a URL ("https://user:pw@host/").
 //
-// It reads each byte about once: a long string costs a scan, not a copy.
+// It takes time linear in len(s) (looking back at most maxNameLen bytes from a separator)
+// and allocates only when it finds something.
 func credentialSpans(s string) []span {
 	var spans []span
 	for i := 0; i < len(s); i++ {
+		if !startsCredential[s[i]] {
+			continue
+		}
 		var sp span
 		found := false
+		// The cheap checks on the next byte keep common letters from costing a call.
 		switch c := s[i]; c {
 		case 'b', 'B':
-			sp, found = authSchemeSpan(s, i)
+			if i+1 < len(s) && (s[i+1]|0x20 == 'e' || s[i+1]|0x20 == 'a') {
+				sp, found = authSchemeSpan(s, i)
+			}
 		case 'e':
-			sp, found = jwtSpan(s, i)
+			if i+1 < len(s) && s[i+1] == 'y' {
+				sp, found = jwtSpan(s, i)
+			}
 		case '=':
 			sp, found = namedValueSpan(s, i, false)
 		case ':':
@@ -309,6 +334,9 @@ func credentialSpans(s string) []span {
 	}
 	return spans
 }
+
+// startsCredential marks the bytes at which credentialSpans looks closer.
+var startsCredential = [256]bool{'b': true, 'B': true, 'e': true, '=': true, ':': true}
 
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
@@ -408,7 +436,7 @@ func namedValueSpan(s string, i int, colon bool) (span, bool) {
 	for j > 0 && end-j < maxNameLen && (isAlnum(s[j-1]) || s[j-1] == '_' || s[j-1] == '-' || s[j-1] == '.') {
 		j--
 	}
-	if j == end || end-j >= maxNameLen || !isSensitiveKey(s[j:end]) {
+	if end-j < minNameLen || end-j >= maxNameLen || !isSensitiveKey(s[j:end]) {
 		return span{}, false
 	}
 	// The value.
@@ -424,8 +452,10 @@ func namedValueSpan(s string, i int, colon bool) (span, bool) {
 		return quotedSpan(s, k+1, q, false)
 	case q == '\\' && k+1 < len(s) && s[k+1] == '"':
 		return quotedSpan(s, k+2, '"', true)
-	case q == '{' || q == '[' || q == '\\':
-		// A nested object: its own names are read as the scan goes on.
+	case q == '{' || q == '[':
+		// A whole object or list under a sensitive name is hidden, as in jsonHTML.
+		return bracketSpan(s, k), true
+	case q == '\\':
 		return span{}, false
 	}
 	start := k
@@ -473,6 +503,29 @@ func quotedSpan(s string, i int, q byte, escaped bool) (span, bool) {
 		return span{}, false
 	}
 	return span{i, k}, true
+}
+
+// bracketSpan returns the object or list that starts at i, up to its closing bracket (or
+// the end of s, for text that was cut), skipping brackets inside double-quoted strings.
+func bracketSpan(s string, i int) span {
+	depth, inString := 0, false
+	for k := i; k < len(s); k++ {
+		switch c := s[k]; {
+		case inString && c == '\\':
+			k++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return span{i, k + 1}
+			}
+		}
+	}
+	return span{i, len(s)}
 }
 
 // urlPasswordSpan matches the password in the authority of a URL whose "://" ends at i.

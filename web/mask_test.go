@@ -92,8 +92,11 @@ func TestMaskString(t *testing.T) {
 		{"json in text, spaced", `{"password" : "x y", "user": "u"}`, `{"password" : "` + m + `", "user": "u"}`},
 		{"json escaped in text", `{\"apiKey\":\"k1\"}`, `{\"apiKey\":\"` + m + `\"}`},
 		{"json number", `{"pin": 1234, "n": 1}`, `{"pin": ` + m + `, "n": 1}`},
-		{"nested object in text", `{"credentials": {"user": "u", "password": "p"}}`,
-			`{"credentials": {"user": "u", "password": "` + m + `"}}`},
+		{"nested object in text", `{"credentials": {"user": "u", "password": "p"}, "n": 1}`,
+			`{"credentials": ` + m + `, "n": 1}`},
+		{"nested list in text", `{"refresh_tokens": ["a]", "b"], "n": [1]}`, `{"refresh_tokens": ` + m + `, "n": [1]}`},
+		{"list in text cut short", `{"tokens": ["a", "b`, `{"tokens": ` + m},
+		{"object under a plain name", `{"user": {"name": "u", "pin": "1"}}`, `{"user": {"name": "u", "pin": "` + m + `"}}`},
 		{"go map", "map[password:hunter2 user:bob]", "map[password:" + m + "]"},
 		{"url password", "postgres://bob:pw@db:5432/x", "postgres://bob:" + m + "@db:5432/x"},
 		{"url without password", "https://host:8080/a?b=c", "https://host:8080/a?b=c"},
@@ -309,6 +312,27 @@ func TestNamesSecret(t *testing.T) {
 		t.Run(strings.ReplaceAll(string(name), "/", "_"), func(t *testing.T) {
 			if got := namesSecret(tt.in); got != tt.want {
 				t.Errorf("namesSecret(%v) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkCredentialSpans scans 1 MiB of text built to make a careless scanner go back
+// and forth (separators, scheme words, URL starts, unclosed quotes); b.SetBytes turns the
+// result into MB/s, which should stay near that of plain text.
+func BenchmarkCredentialSpans(b *testing.B) {
+	for _, tc := range []struct{ name, unit string }{
+		{"plain", "The quick brown fox jumps over the lazy dog. "},
+		{"separators", "a:b=c::d==e:/f "},
+		{"urls", "x://y:z" + "://"},
+		{"schemes", "basic basic Bearer "},
+		{"names", "tokentokentokentokentokentokentokentokentokentokentokentoken:"},
+	} {
+		s := strings.Repeat(tc.unit, (1<<20)/len(tc.unit))
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			for b.Loop() {
+				credentialSpans(s)
 			}
 		})
 	}
