@@ -44,8 +44,9 @@ const (
 
 // jsonHTML renders v as pretty, collapsible HTML inside <div class="jv">. v may be anything
 // encoding/json decodes to (with or without UseNumber), int64 and the other Go number types,
-// []map[string]any (a node's items) and map[string]any (an item); any other type is shown as
-// encoding/json encodes it, or as an error note when it cannot be encoded.
+// []map[string]any (a node's items, []engine.Item) and map[string]any (an engine.Item); any
+// other type is shown as encoding/json encodes it, or as an error note when it cannot be
+// encoded.
 //
 // Objects and arrays are <details class="j-obj|j-arr"> whose <summary> holds the entry's
 // label and a count ("{3 keys}", "[1,000 items]"); empty ones are a plain "{}" or "[]".
