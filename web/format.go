@@ -127,11 +127,11 @@ func relativeTime(t, now time.Time) string {
 	case d < day:
 		s = fmt.Sprintf("%d h", int(d/time.Hour))
 	case d < 60*day:
-		s = plural(int64(d/day), "day")
+		s = unitCount(int64(d/day), "day")
 	case d < 730*day:
-		s = plural(int64(d/(30*day)), "month")
+		s = unitCount(int64(d/(30*day)), "month")
 	default:
-		s = plural(int64(d/(365*day)), "year")
+		s = unitCount(int64(d/(365*day)), "year")
 	}
 	if future {
 		return "in " + s
@@ -139,7 +139,7 @@ func relativeTime(t, now time.Time) string {
 	return s + " ago"
 }
 
-func plural(n int64, unit string) string {
+func unitCount(n int64, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}

@@ -458,7 +458,7 @@ func renderGraph(f *engine.Flow, o graphOptions) template.HTML {
 			class, esc(label), d, idPrefix, marker)
 		if count >= 0 {
 			fmt.Fprintf(b, `<text class="edge-count" x="%s" y="%s" text-anchor="middle">%s</text>`,
-				num(mx), num(my-6), plural(int64(count), "item"))
+				num(mx), num(my-6), unitCount(int64(count), "item"))
 		}
 		b.WriteString("</g>")
 	}
