@@ -1,6 +1,9 @@
 package engine
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // RunFilter selects runs to list. Empty fields do not filter.
 type RunFilter struct {
@@ -48,4 +51,17 @@ type RunRecorder interface {
 type Store interface {
 	StaticStore
 	RunRecorder
+}
+
+// RunCounts counts a flow's runs over a period.
+type RunCounts struct {
+	Total int `json:"total"`
+	// Failed counts the runs that ended in error or crashed.
+	Failed int `json:"failed"`
+}
+
+// RunCounter counts runs, for overviews such as the UI's flows page.
+type RunCounter interface {
+	// CountRuns counts the flow's runs started since the given time.
+	CountRuns(ctx context.Context, flowID string, since time.Time) (RunCounts, error)
 }

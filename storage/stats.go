@@ -8,17 +8,10 @@ import (
 	"github.com/flowd/flowd/engine"
 )
 
-// RunCounts counts a flow's runs over a period.
-type RunCounts struct {
-	Total int
-	// Failed counts the runs that ended in error or crashed.
-	Failed int
-}
-
 // CountRuns counts the flow's runs started since the given time. Run ids sort by start time,
 // so both counts are range scans of an index on (flow_id, …, id).
-func (s *SQLite) CountRuns(ctx context.Context, flowID string, since time.Time) (RunCounts, error) {
-	var c RunCounts
+func (s *SQLite) CountRuns(ctx context.Context, flowID string, since time.Time) (engine.RunCounts, error) {
+	var c engine.RunCounts
 	floor := engine.FirstRunIDAt(since)
 	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE flow_id = ? AND id >= ?`,
 		flowID, floor).Scan(&c.Total); err != nil {

@@ -38,11 +38,11 @@ func TestCountRuns(t *testing.T) {
 
 	tests := []struct {
 		flow string
-		want RunCounts
+		want engine.RunCounts
 	}{
-		{"a", RunCounts{Total: 5, Failed: 2}},
-		{"b", RunCounts{Total: 1, Failed: 1}},
-		{"none", RunCounts{}},
+		{"a", engine.RunCounts{Total: 5, Failed: 2}},
+		{"b", engine.RunCounts{Total: 1, Failed: 1}},
+		{"none", engine.RunCounts{}},
 	}
 	for _, tt := range tests {
 		got, err := s.CountRuns(ctx, tt.flow, now.Add(-24*time.Hour))
