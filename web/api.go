@@ -198,6 +198,11 @@ func (a *api) flow(w http.ResponseWriter, r *http.Request) *engine.Flow {
 }
 
 func (a *api) summary(r *http.Request, f *engine.Flow) (flowSummary, error) {
+	return summarizeFlow(r.Context(), r, f, a.store, a.schedules)
+}
+
+// summarizeFlow describes f, its triggers and its last run; r gives the host for webhook URLs.
+func summarizeFlow(ctx context.Context, r *http.Request, f *engine.Flow, runs engine.RunReader, schedules ScheduleInfo) (flowSummary, error) {
 	s := flowSummary{
 		ID: f.ID, Name: f.Name, File: f.File, Version: f.Version,
 		Settings: settingsView{Timeout: f.Settings.Timeout.String(), Timezone: f.Settings.TimezoneName},
@@ -207,9 +212,9 @@ func (a *api) summary(r *http.Request, f *engine.Flow) (flowSummary, error) {
 		s.Settings.Timezone = f.Settings.Location.String()
 	}
 	for _, n := range f.Triggers {
-		s.Triggers = append(s.Triggers, a.trigger(r, f, n))
+		s.Triggers = append(s.Triggers, describeTrigger(r, f, n, schedules))
 	}
-	last, err := a.store.ListRuns(r.Context(), engine.RunFilter{FlowID: f.ID, Limit: 1})
+	last, err := runs.ListRuns(ctx, engine.RunFilter{FlowID: f.ID, Limit: 1})
 	if err != nil {
 		return s, fmt.Errorf("last run of %s: %w", f.ID, err)
 	}
@@ -220,7 +225,8 @@ func (a *api) summary(r *http.Request, f *engine.Flow) (flowSummary, error) {
 	return s, nil
 }
 
-func (a *api) trigger(r *http.Request, f *engine.Flow, n *engine.FlowNode) triggerView {
+// describeTrigger describes a trigger node: its webhook URL or its schedule and next fire.
+func describeTrigger(r *http.Request, f *engine.Flow, n *engine.FlowNode, schedules ScheduleInfo) triggerView {
 	t := triggerView{Node: n.Name, Type: n.Type.Name, Disabled: n.Disabled}
 	switch impl := n.Impl.(type) {
 	case *nodes.Webhook:
@@ -243,8 +249,8 @@ func (a *api) trigger(r *http.Request, f *engine.Flow, n *engine.FlowNode) trigg
 		if impl.Location != nil {
 			sv.Timezone = impl.Location.String()
 		}
-		if a.schedules != nil {
-			if next, ok := a.schedules.NextFire(f.ID, n.Name); ok {
+		if schedules != nil {
+			if next, ok := schedules.NextFire(f.ID, n.Name); ok {
 				sv.Next = &next
 			}
 		}

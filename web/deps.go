@@ -37,7 +37,8 @@ type ScheduleInfo interface {
 	NextFire(flowID, trigger string) (time.Time, bool)
 }
 
-// Config is everything New needs. Flows, Runner, Runs and Static are required.
+// Config is everything New needs. Flows, Runner, Runs and Static are required. When Runs
+// also implements engine.RunCounter, the flows page shows each flow's runs of the last 24 h.
 type Config struct {
 	Flows  FlowSource
 	Runner Runner
@@ -52,6 +53,9 @@ type Config struct {
 	Metrics *Metrics
 	// MaxBodyBytes bounds webhook request bodies (default 1 MiB); larger ones get 413.
 	MaxBodyBytes int64
+	// Events feeds the UI's live updates; nil means pages do not update live. Wrap the
+	// executor's store with Events.Store so that every run is published.
+	Events *Events
 	// Demo, when set, is served at /demo/oauth/token.
 	Demo   http.Handler
 	Logger *slog.Logger

@@ -165,6 +165,30 @@ func (s *memStore) ResetStatic(_ context.Context, flowID string) error {
 	return nil
 }
 
+func (s *memStore) CountRuns(_ context.Context, flowID string, since time.Time) (engine.RunCounts, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var c engine.RunCounts
+	floor := engine.FirstRunIDAt(since)
+	for id, r := range s.runs {
+		if r.FlowID != flowID || id < floor {
+			continue
+		}
+		c.Total++
+		if r.Status == engine.StatusError || r.Status == engine.StatusCrashed {
+			c.Failed++
+		}
+	}
+	return c, nil
+}
+
+// put stores a finished run as it is, for pages that show runs no executor made.
+func (s *memStore) put(r *engine.Run) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runs[r.ID] = copyRun(r)
+}
+
 // waitRun blocks until the run has finished and returns its record.
 func (s *memStore) waitRun(t *testing.T, id string) *engine.Run {
 	t.Helper()
@@ -196,7 +220,7 @@ func (f fixedSchedules) NextFire(flowID, trigger string) (time.Time, bool) {
 }
 
 // loadFlows loads flow sources keyed by file name, as flowd serve would.
-func loadFlows(t *testing.T, srcs map[string]string) []*engine.Flow {
+func loadFlows(t testing.TB, srcs map[string]string) []*engine.Flow {
 	t.Helper()
 	ld := &engine.Loader{Registry: nodes.NewRegistry()}
 	var flows []*engine.Flow
@@ -222,11 +246,12 @@ type envOptions struct {
 type env struct {
 	store   *memStore
 	metrics *Metrics
+	events  *Events
 	server  *Server
 	url     string
 }
 
-func newEnv(t *testing.T, srcs map[string]string, opts envOptions) *env {
+func newEnv(t testing.TB, srcs map[string]string, opts envOptions) *env {
 	t.Helper()
 	set, err := NewFlowSet(loadFlows(t, srcs))
 	if err != nil {
@@ -235,23 +260,27 @@ func newEnv(t *testing.T, srcs map[string]string, opts envOptions) *env {
 	store := newMemStore()
 	m := NewMetrics()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	x := &engine.Executor{Store: m.Store(store), Logger: log, Env: map[string]string{}}
+	events := NewEvents()
+	x := &engine.Executor{Store: events.Store(m.Store(store)), Logger: log, Env: map[string]string{}}
 	srv := New(Config{
 		Flows: fixedFlows{set}, Runner: x, Runs: store, Static: store, Schedules: opts.schedules,
-		Health: opts.health, Metrics: m, MaxBodyBytes: opts.maxBody, Logger: log,
+		Health: opts.health, Metrics: m, Events: events, MaxBodyBytes: opts.maxBody, Logger: log,
 	})
 	h := srv.Handler()
 	if opts.wrap != nil {
 		h = opts.wrap(h)
 	}
-	hs := httptest.NewServer(h)
+	hs := httptest.NewUnstartedServer(h)
+	hs.Config.RegisterOnShutdown(srv.CloseStreams)
+	hs.Start()
 	t.Cleanup(func() {
+		srv.CloseStreams()
 		hs.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	return &env{store: store, metrics: m, server: srv, url: hs.URL}
+	return &env{store: store, metrics: m, events: events, server: srv, url: hs.URL}
 }
 
 // response is a finished HTTP exchange.

@@ -32,6 +32,7 @@ type Server struct {
 	runs     *launcher
 	hooks    *webhooks
 	api      *api
+	ui       *ui
 	handler  http.Handler
 	initOnce sync.Once
 }
@@ -65,6 +66,7 @@ func New(cfg Config) *Server {
 		flows: cfg.Flows, launcher: runs, store: cfg.Runs, static: cfg.Static, schedules: cfg.Schedules,
 		health: cfg.Health, metrics: cfg.Metrics, maxBody: cfg.MaxBodyBytes, log: cfg.Logger,
 	}
+	s.ui = newUI(cfg, runs)
 	return s
 }
 
@@ -99,8 +101,27 @@ func (s *Server) routes() http.Handler {
 	if s.cfg.Demo != nil {
 		r.Handle("/demo/oauth/token", s.cfg.Demo)
 	}
+
+	// The UI: HTML pages, their assets and the live event stream.
+	r.Group(func(r chi.Router) {
+		r.Use(secureHeaders)
+		r.Get("/", s.ui.flowsPage)
+		r.Get("/flows/{id}", s.ui.flowPage)
+		r.Get("/flows/{id}/reset", s.ui.confirmReset)
+		r.Get("/runs", s.ui.runsPage)
+		r.Get("/runs/{id}", s.ui.runPage)
+		r.Get("/events", s.ui.serveEvents)
+		r.Get("/assets/{name}", s.ui.serveAsset)
+		// Forms that change something refuse cross-site requests (CSRF).
+		r.With(s.ui.csrf.Handler).Post("/flows/{id}/run", s.ui.runNow)
+		r.With(s.ui.csrf.Handler).Post("/flows/{id}/reset", s.ui.resetStatic)
+	})
 	return r
 }
+
+// CloseStreams ends the UI's live event streams, which never go idle on their own: register
+// it with http.Server.RegisterOnShutdown so that Shutdown need not wait for them.
+func (s *Server) CloseStreams() { s.ui.events.Close() }
 
 // Shutdown waits for the runs the server started. When ctx ends first, it cancels them — the
 // engine records them as canceled — and still waits for them to return, then reports ctx's
@@ -232,6 +253,12 @@ func renderError(w http.ResponseWriter, r *http.Request, log *slog.Logger, statu
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if wantsHTML(r) {
+		secureHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.ui.errorPage(w, r, http.StatusNotFound, "Page not found", fmt.Sprintf("There is no page at %s.", r.URL.Path))
+		})).ServeHTTP(w, r)
+		return
+	}
 	renderError(w, r, s.log, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 }
 

@@ -158,7 +158,8 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	}
 
 	metrics := web.NewMetrics()
-	exec := &engine.Executor{Store: metrics.Store(store), Logger: logger, Env: env}
+	events := web.NewEvents() // the UI's live updates, fed by every run whatever started it
+	exec := &engine.Executor{Store: events.Store(metrics.Store(store)), Logger: logger, Env: env}
 	a.flows.p.Store(set)
 	a.sched = newScheduler(exec.Run, store, logger, time.Now)
 	a.sched.Apply(ctx, flows)
@@ -170,6 +171,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		Schedules:    a.sched,
 		Health:       store.Ping,
 		Metrics:      metrics,
+		Events:       events,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Demo:         demo,
 		Logger:       logger,
@@ -182,6 +184,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	a.http.RegisterOnShutdown(a.web.CloseStreams)
 	go func() {
 		a.serveErr = a.http.Serve(ln)
 		close(a.served)
