@@ -14,8 +14,11 @@ build:
 run: build
 	$(BIN) serve --addr 127.0.0.1:5678 --db $(DB) --flows flows --demo
 
+# The browser tests save screenshots of every page; the folder is printed at the end.
 test:
-	$(GO) test -race -count=1 ./...
+	@shots="$${FLOWD_SCREENSHOTS:-$$(mktemp -d "$${TMPDIR:-/tmp}/flowd-screenshots-XXXXXX")}"; \
+	FLOWD_SCREENSHOTS="$$shots" $(GO) test -race -count=1 ./...; code=$$?; \
+	echo "UI screenshots from the browser tests: $$shots"; exit $$code
 
 lint:
 	$(GO) vet ./...
