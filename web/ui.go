@@ -35,11 +35,13 @@ var uiFiles embed.FS
 
 // Sizes of the UI's lists and pages.
 const (
-	runsPageSize   = 50
-	recentRuns     = 10
-	itemsPerPage   = 20
-	countsWindow   = 24 * time.Hour
-	uiQueryTimeout = 10 * time.Second
+	runsPageSize = 50
+	recentRuns   = 10
+	itemsPerPage = 20
+	// maxListedExecutions bounds the node executions a run page lists and draws.
+	maxListedExecutions = 200
+	countsWindow        = 24 * time.Hour
+	uiQueryTimeout      = 10 * time.Second
 )
 
 // contentSecurityPolicy allows nothing inline and nothing from another host.
@@ -542,9 +544,12 @@ type runPageView struct {
 	Waterfall  template.HTML
 	Selected   *execView
 	Executions []execLink
-	Static     []staticChangeView
-	Reveal     bool
-	RevealURL  string
+	// Hidden counts the executions before and after the listed window.
+	Hidden       [2]int
+	Static       []staticChangeView
+	StaticHidden int // static-data changes not listed
+	Reveal       bool
+	RevealURL    string
 }
 
 // execLink is one node execution in the run page's list.
@@ -630,14 +635,30 @@ func (u *ui) runPage(w http.ResponseWriter, r *http.Request) {
 			return ""
 		}})
 	}
-	if len(run.Nodes) > 0 {
-		v.Waterfall = renderWaterfall(run, seqURL)
+	// A run that looped may have thousands of executions: list and draw a window of them
+	// around the selected one.
+	lo, hi := executionWindow(len(run.Nodes), sel)
+	v.Hidden = [2]int{lo, len(run.Nodes) - hi}
+	if hi > lo {
+		window := *run
+		window.Nodes = run.Nodes[lo:hi]
+		v.Waterfall = renderWaterfall(&window, seqURL)
+	}
+	link := func(i int) execLink {
+		nr := &run.Nodes[i]
+		return execLink{Seq: nr.Seq, Node: nr.Node, Type: nr.Type, Status: nr.Status,
+			Duration: formatMicros(nr.DurationMicros), URL: seqURL(nr.Seq), Selected: i == sel, Recheck: nr.Recheck}
+	}
+	for i := lo; i < hi; i++ {
+		v.Executions = append(v.Executions, link(i))
 	}
 	for i := range run.Nodes {
 		nr := &run.Nodes[i]
-		v.Executions = append(v.Executions, execLink{Seq: nr.Seq, Node: nr.Node, Type: nr.Type, Status: nr.Status,
-			Duration: formatMicros(nr.DurationMicros), URL: seqURL(nr.Seq), Selected: i == sel, Recheck: nr.Recheck})
 		for _, c := range nr.Static {
+			if len(v.Static) == maxListedExecutions {
+				v.StaticHidden++
+				continue
+			}
 			v.Static = append(v.Static, staticChange(nr, c, reveal))
 		}
 	}
@@ -664,9 +685,9 @@ func (u *ui) runPage(w http.ResponseWriter, r *http.Request) {
 			iv.Prev, iv.Next = addPort(iv.Prev, name), addPort(iv.Next, name)
 			ev.Outputs = append(ev.Outputs, iv)
 		}
-		for _, e := range v.Executions {
-			if e.Node == nr.Node && e.Seq != nr.Seq {
-				ev.Others = append(ev.Others, e)
+		for i := range run.Nodes {
+			if run.Nodes[i].Node == nr.Node && i != sel && len(ev.Others) < maxListedExecutions {
+				ev.Others = append(ev.Others, link(i))
 			}
 		}
 		v.Selected = ev
@@ -713,6 +734,16 @@ func selectedSeq(run *engine.Run, asked string) int {
 		}
 	}
 	return len(run.Nodes) - 1
+}
+
+// executionWindow is the range [lo, hi) of n executions a run page lists: all of them, or
+// maxListedExecutions around the selected one.
+func executionWindow(n, sel int) (lo, hi int) {
+	if n <= maxListedExecutions {
+		return 0, n
+	}
+	lo = max(0, min(sel-maxListedExecutions/2, n-maxListedExecutions))
+	return lo, lo + maxListedExecutions
 }
 
 // lastExecutionOf is the seq of the node's last execution, or -1.

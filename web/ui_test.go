@@ -698,3 +698,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestUIRunPageListsAWindowOfManyExecutions(t *testing.T) {
+	e := newEnv(t, uiFlows, envOptions{})
+	run := bigRun("token", 1)
+	one0 := run.Nodes[0]
+	run.Nodes = nil
+	for i := range 1000 {
+		nr := one0
+		nr.Seq = i
+		nr.Node = []string{"Valid?", "Use"}[i%2]
+		run.Nodes = append(run.Nodes, nr)
+	}
+	e.store.put(run)
+
+	doc, _ := e.page(t, "/runs/"+run.ID+"?seq=500", http.StatusOK)
+	listed := findAll(doc, byAttr("a", "data-seq", ""))
+	if len(listed) != maxListedExecutions {
+		t.Fatalf("%d executions listed, want %d", len(listed), maxListedExecutions)
+	}
+	first, _ := strconv.Atoi(attr(listed[0], "data-seq"))
+	last, _ := strconv.Atoi(attr(listed[len(listed)-1], "data-seq"))
+	if first > 500 || last < 500 || last-first != maxListedExecutions-1 {
+		t.Errorf("window %d–%d does not hold the selected execution 500", first, last)
+	}
+	before := one(t, doc, "hidden before", byAttr("p", "data-hidden-before", ""))
+	after := one(t, doc, "hidden after", byAttr("p", "data-hidden-after", ""))
+	if !strings.HasPrefix(text(before), strconv.Itoa(first)+" earlier") || !strings.HasPrefix(text(after), strconv.Itoa(999-last)+" later") {
+		t.Errorf("hidden notes %q, %q for window %d–%d", text(before), text(after), first, last)
+	}
+	if detail := one(t, doc, "node detail", byAttr("section", "data-node-detail", "")); attr(detail, "data-node-detail") != "Valid?" {
+		t.Errorf("selected %q", attr(detail, "data-node-detail"))
+	}
+}
