@@ -80,7 +80,9 @@
   }
 
   var es = new EventSource('/events' + (flow ? '?flow=' + encodeURIComponent(flow) : ''));
-  es.onopen = function () { setStatus('live'); };
+  // Runs may have started or ended between rendering the page and subscribing (or while
+  // reconnecting): look once more whenever the stream opens.
+  es.onopen = function () { setStatus('live'); schedule(); };
   es.onerror = function () { setStatus('reconnecting…'); };
   es.addEventListener('run', function (e) {
     var ev;
