@@ -56,6 +56,10 @@ type Config struct {
 	// Events feeds the UI's live updates; nil means pages do not update live. Wrap the
 	// executor's store with Events.Store so that every run is published.
 	Events *Events
+	// Auth, when enabled, guards the UI, the API and /metrics (see Auth).
+	Auth *Auth
+	// SeparateMetrics leaves /metrics off the main router; serve MetricsHandler elsewhere.
+	SeparateMetrics bool
 	// Demo, when set, is served at /demo/oauth/token.
 	Demo   http.Handler
 	Logger *slog.Logger

@@ -126,6 +126,9 @@ func (s *eventStore) FinishRun(ctx context.Context, r *engine.Run) error {
 	return nil
 }
 
+// eventWriteTimeout bounds the time to write one batch of events.
+const eventWriteTimeout = 30 * time.Second
+
 // heartbeat is how often an idle event stream sends a comment, so proxies and browsers keep
 // it open and a dead client is noticed.
 const heartbeat = 15 * time.Second
@@ -157,6 +160,8 @@ func (e *Events) serveEvents(w http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	for {
+		// A stream lives long; a client that stops reading gets cut off after a while.
+		_ = rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
 		select {
 		case <-r.Context().Done():
 			return

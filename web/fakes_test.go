@@ -238,6 +238,9 @@ type envOptions struct {
 	maxBody   int64
 	health    func(context.Context) error
 	schedules ScheduleInfo
+	auth      *Auth
+	// separateMetrics keeps /metrics off the main router.
+	separateMetrics bool
 	// wrap, when set, wraps the server's handler in the test server.
 	wrap func(http.Handler) http.Handler
 }
@@ -265,6 +268,7 @@ func newEnv(t testing.TB, srcs map[string]string, opts envOptions) *env {
 	srv := New(Config{
 		Flows: fixedFlows{set}, Runner: x, Runs: store, Static: store, Schedules: opts.schedules,
 		Health: opts.health, Metrics: m, Events: events, MaxBodyBytes: opts.maxBody, Logger: log,
+		Auth: opts.auth, SeparateMetrics: opts.separateMetrics,
 	})
 	h := srv.Handler()
 	if opts.wrap != nil {

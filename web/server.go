@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -79,45 +80,78 @@ func (s *Server) Handler() http.Handler {
 // routes is the route table: every endpoint flowd serves.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.recoverer, middleware.StripSlashes)
+	r.Use(middleware.RequestID, s.recoverer, middleware.StripSlashes, baseHeaders)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r))
 
 	// Webhooks: one route for every path and method; the handler looks the request up in the
-	// live flow set, because flows are swapped at runtime.
+	// live flow set, because flows are swapped at runtime. They authenticate per node.
 	r.With(s.hooks.count).Handle("/webhook/*", http.HandlerFunc(s.hooks.serve))
-
-	r.Get("/api/flows", s.api.listFlows)
-	r.Get("/api/flows/{id}", s.api.getFlow)
-	r.Post("/api/flows/{id}/run", s.api.runFlow)
-	r.Get("/api/flows/{id}/static", s.api.getStatic)
-	r.Delete("/api/flows/{id}/static", s.api.resetStatic)
-	r.Get("/api/runs", s.api.listRuns)
-	r.Get("/api/runs/{id}", s.api.getRun)
-
 	r.Get("/healthz", s.api.healthz)
-	r.Get("/metrics", s.api.prometheus)
-
 	if s.cfg.Demo != nil {
 		r.Handle("/demo/oauth/token", s.cfg.Demo)
 	}
 
-	// The UI: HTML pages, their assets and the live event stream.
+	// Everything else is behind the server's authentication, when it has one, and refuses
+	// state-changing requests from other sites (CSRF): basic auth, unlike a bearer token, is
+	// sent by browsers on their own.
 	r.Group(func(r chi.Router) {
-		r.Use(secureHeaders)
-		r.Get("/", s.ui.flowsPage)
-		r.Get("/flows/{id}", s.ui.flowPage)
-		r.Get("/flows/{id}/reset", s.ui.confirmReset)
-		r.Get("/runs", s.ui.runsPage)
-		r.Get("/runs/{id}", s.ui.runPage)
-		r.Get("/events", s.ui.serveEvents)
-		r.Get("/assets/{name}", s.ui.serveAsset)
-		// Forms that change something refuse cross-site requests (CSRF).
-		r.With(s.ui.csrf.Handler).Post("/flows/{id}/run", s.ui.runNow)
-		r.With(s.ui.csrf.Handler).Post("/flows/{id}/reset", s.ui.resetStatic)
+		if s.cfg.Auth.Enabled() {
+			r.Use(s.cfg.Auth.middleware(s.log, s.ui.unauthorized))
+		}
+		r.Use(s.ui.csrf.Handler, writeDeadline(pageWriteTimeout))
+
+		r.Get("/api/flows", s.api.listFlows)
+		r.Get("/api/flows/{id}", s.api.getFlow)
+		r.Post("/api/flows/{id}/run", s.api.runFlow)
+		r.Get("/api/flows/{id}/static", s.api.getStatic)
+		r.Delete("/api/flows/{id}/static", s.api.resetStatic)
+		r.Get("/api/runs", s.api.listRuns)
+		r.Get("/api/runs/{id}", s.api.getRun)
+		if !s.cfg.SeparateMetrics {
+			r.Get("/metrics", s.api.prometheus)
+		}
+
+		// The UI: HTML pages, their assets and the live event stream.
+		r.Group(func(r chi.Router) {
+			r.Use(secureHeaders)
+			r.Get("/", s.ui.flowsPage)
+			r.Get("/flows/{id}", s.ui.flowPage)
+			r.Get("/flows/{id}/reset", s.ui.confirmReset)
+			r.Get("/runs", s.ui.runsPage)
+			r.Get("/runs/{id}", s.ui.runPage)
+			r.Get("/events", s.ui.serveEvents)
+			r.Get("/assets/{name}", s.ui.serveAsset)
+			r.Post("/flows/{id}/run", s.ui.runNow)
+			r.Post("/flows/{id}/reset", s.ui.resetStatic)
+		})
 	})
 	return r
 }
+
+// pageWriteTimeout bounds the time to answer an API or UI request, so that a client that
+// stops reading cannot hold a connection and its goroutine for ever. The event stream
+// replaces it with a deadline per event.
+const pageWriteTimeout = 2 * time.Minute
+
+// writeDeadline sets a write deadline on every response.
+func writeDeadline(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// An error means the writer cannot have deadlines (a test recorder): nothing to bound.
+			rc := http.NewResponseController(w)
+			if rc.SetWriteDeadline(time.Now().Add(d)) == nil {
+				// Without http.Server.WriteTimeout nothing resets it for the connection's next request.
+				defer rc.SetWriteDeadline(time.Time{})
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// MetricsHandler serves the Prometheus metrics, for a listener of their own when
+// Config.SeparateMetrics keeps them off the main one.
+func (s *Server) MetricsHandler() http.Handler { return http.HandlerFunc(s.api.prometheus) }
 
 // CloseStreams ends the UI's live event streams, which never go idle on their own: register
 // it with http.Server.RegisterOnShutdown so that Shutdown need not wait for them.

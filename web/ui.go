@@ -84,6 +84,10 @@ func newUI(cfg Config, l *launcher) *ui {
 		u.events = NewEvents()
 	}
 	u.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			renderError(w, r, u.log, http.StatusForbidden, "cross-site request refused: "+r.Method+" from another origin")
+			return
+		}
 		u.errorPage(w, r, http.StatusForbidden, "Request refused",
 			"This form was sent from another site. Open the page in flowd and try again.")
 	}))
@@ -225,16 +229,33 @@ func (u *ui) internal(w http.ResponseWriter, r *http.Request, err error) {
 		"flowd could not show this page: "+err.Error())
 }
 
-// secureHeaders sets the headers every UI response carries.
+// baseHeaders sets the headers every response carries; a webhook's own response headers
+// may still replace them.
+func baseHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// secureHeaders sets the headers every UI page carries on top of baseHeaders.
 func secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// unauthorized is the page a browser sees until it logs in.
+func (u *ui) unauthorized(w http.ResponseWriter, r *http.Request) {
+	secureHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.errorPage(w, r, http.StatusUnauthorized, "Log in to flowd",
+			"This flowd asks for a user name and password, or its access token as the password.")
+	})).ServeHTTP(w, r)
 }
 
 // wantsHTML tells whether an unmatched request came from a browser looking for a page, so

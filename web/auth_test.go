@@ -1,0 +1,145 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+const testToken = "0123456789abcdef-test-token"
+
+func TestAuthToken(t *testing.T) {
+	e := newEnv(t, uiFlows, envOptions{auth: &Auth{Token: testToken}})
+	bearer := []string{"Authorization", "Bearer " + testToken}
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		header []string
+		want   int
+	}{
+		{"API without a credential", "GET", "/api/flows", nil, 401},
+		{"API with the bearer token", "GET", "/api/flows", bearer, 200},
+		{"API with a wrong token", "GET", "/api/flows", []string{"Authorization", "Bearer nope"}, 401},
+		{"API with the token as basic password", "GET", "/api/flows", []string{"Authorization", basic("anyone", testToken)}, 200},
+		{"API with a wrong basic password", "GET", "/api/flows", []string{"Authorization", basic("anyone", "nope")}, 401},
+		{"UI page without a credential", "GET", "/", []string{"Accept", "text/html"}, 401},
+		{"UI page with the token", "GET", "/runs", append([]string{"Accept", "text/html"}, bearer...), 200},
+		{"event stream without a credential", "GET", "/events", nil, 401},
+		{"metrics without a credential", "GET", "/metrics", nil, 401},
+		{"metrics with the token", "GET", "/metrics", bearer, 200},
+		{"run without a credential", "POST", "/api/flows/token/run", nil, 401},
+		{"health stays open", "GET", "/healthz", nil, 200},
+		{"webhooks authenticate per node", "POST", "/webhook/token", []string{"Content-Type", "application/json"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := e.do(t, tt.method, tt.path, "", strings.NewReader("{}"), tt.header...)
+			if res.status != tt.want {
+				t.Fatalf("status %d, want %d: %s", res.status, tt.want, res.body)
+			}
+			if tt.want == 401 && res.header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without a challenge: a browser would not ask for credentials")
+			}
+		})
+	}
+	res := e.do(t, "GET", "/", "", nil, "Accept", "text/html")
+	if !strings.Contains(string(res.body), "Log in to flowd") || res.header.Get("Content-Security-Policy") == "" {
+		t.Errorf("login page: %s", res.body)
+	}
+}
+
+func basic(user, pass string) string {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(user, pass)
+	return r.Header.Get("Authorization")
+}
+
+func TestAuthUserAndPasswordHash(t *testing.T) {
+	hash, err := HashPassword("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Auth{User: "ada", PasswordHash: hash}
+	if err := a.Check(); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, uiFlows, envOptions{auth: a})
+	for _, tt := range []struct {
+		user, pass string
+		want       int
+	}{
+		{"ada", "correct horse battery", 200},
+		{"ada", "correct horse battery", 200}, // remembered: no second bcrypt
+		{"ada", "wrong", 401},
+		{"bob", "correct horse battery", 401},
+		{"ada", "", 401},
+	} {
+		if res := e.do(t, "GET", "/api/runs", "", nil, "Authorization", basic(tt.user, tt.pass)); res.status != tt.want {
+			t.Errorf("%s/%s: status %d, want %d", tt.user, tt.pass, res.status, tt.want)
+		}
+	}
+	if len(a.verified) != 1 {
+		t.Errorf("%d remembered credentials, want 1", len(a.verified))
+	}
+	// A bearer token is no use when only a user is configured.
+	if res := e.do(t, "GET", "/api/runs", "", nil, "Authorization", "Bearer "+hash); res.status != 401 {
+		t.Errorf("bearer with user auth: status %d", res.status)
+	}
+}
+
+func TestAuthCheck(t *testing.T) {
+	hash, _ := HashPassword("long enough")
+	for _, tt := range []struct {
+		a       *Auth
+		wantErr string
+	}{
+		{&Auth{Token: testToken}, ""},
+		{&Auth{User: "ada", PasswordHash: hash}, ""},
+		{&Auth{Token: "short"}, "shorter than 16"},
+		{&Auth{User: "ada"}, "without FLOWD_AUTH_PASSWORD_HASH"},
+		{&Auth{PasswordHash: hash}, "without FLOWD_AUTH_USER"},
+		{&Auth{User: "ada", PasswordHash: "plaintext"}, "not a bcrypt hash"},
+	} {
+		err := tt.a.Check()
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("Check(user %q, token %q) = %v, want %q", tt.a.User, tt.a.Token, err, tt.wantErr)
+		}
+	}
+	if _, err := HashPassword("short"); err == nil {
+		t.Error("a 5-character password was hashed")
+	}
+}
+
+func TestAPIRefusesCrossSiteChanges(t *testing.T) {
+	e := newEnv(t, uiFlows, envOptions{})
+	e.runWebhook(t, "token")
+	res := e.do(t, "DELETE", "/api/flows/token/static", "", nil, "Sec-Fetch-Site", "cross-site")
+	if res.status != http.StatusForbidden || res.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("cross-site DELETE: %d %s", res.status, res.body)
+	}
+	if st, _ := e.store.Static(t.Context(), "token"); len(st) == 0 {
+		t.Fatal("a cross-site request reset static data")
+	}
+	// Scripts and servers send no Sec-Fetch-Site: they pass.
+	if res := e.do(t, "DELETE", "/api/flows/token/static", "", nil); res.status != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", res.status, res.body)
+	}
+	if res.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Error("no nosniff header on the API")
+	}
+}
+
+func TestSeparateMetrics(t *testing.T) {
+	e := newEnv(t, uiFlows, envOptions{separateMetrics: true})
+	e.runWebhook(t, "token")
+	if res := e.get(t, "/metrics"); res.status != http.StatusNotFound {
+		t.Errorf("/metrics on the main router: %d", res.status)
+	}
+	rec := httptest.NewRecorder()
+	e.server.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "flowd_") {
+		t.Errorf("metrics handler: %d %q", rec.Code, rec.Body.String())
+	}
+}
