@@ -24,6 +24,7 @@ Usage:
   flowd run FLOW.json [--db PATH] [--trigger NAME] [--input JSON] [--demo]
   flowd validate FLOW.json|DIR...
   flowd nodes        print the node type reference (Markdown)
+  flowd hash-password  read a password on stdin, print its bcrypt hash for FLOWD_AUTH_PASSWORD_HASH
   flowd version
 
 Run "flowd COMMAND -h" for a command's flags.
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(rest, stdout, stderr)
 	case "nodes":
 		return cmdNodes(rest, stdout, stderr)
+	case "hash-password":
+		return cmdHashPassword(os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "flowd", version)
 		return exitOK

@@ -33,6 +33,12 @@ type serveConfig struct {
 	DemoExpiresIn      time.Duration
 	MaxBodyBytes       int64
 	ShutdownTimeout    time.Duration
+	// Auth comes from the environment only: flags show in process listings.
+	Auth *web.Auth
+	// Insecure allows serving beyond loopback without authentication.
+	Insecure bool
+	// MetricsAddr, when set, serves /metrics there instead of on Addr.
+	MetricsAddr string
 }
 
 // cmdServe serves every flow in a folder: webhooks, schedules, the JSON API. It returns when
@@ -48,6 +54,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.DemoExpiresIn, "demo-expires-in", time.Hour, "lifetime of demo tokens")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest webhook request body in `bytes`")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long runs in flight may take to finish on shutdown")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow listening beyond loopback without authentication (FLOWD_AUTH_TOKEN, or FLOWD_AUTH_USER and FLOWD_AUTH_PASSWORD_HASH)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", envOr("FLOWD_METRICS_ADDR", ""), "serve /metrics on this `address` only, without authentication (env FLOWD_METRICS_ADDR)")
+	cfg.Auth = &web.Auth{
+		Token: os.Getenv("FLOWD_AUTH_TOKEN"), User: os.Getenv("FLOWD_AUTH_USER"), PasswordHash: os.Getenv("FLOWD_AUTH_PASSWORD_HASH"),
+	}
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowd serve [flags]")
 		fs.PrintDefaults()
@@ -94,20 +105,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // app is a running flowd server: store, flows, scheduler and HTTP server. Tests start one in
 // process on 127.0.0.1:0.
 type app struct {
-	cfg       serveConfig
-	log       *slog.Logger
-	store     *storage.SQLite
-	loader    *engine.Loader
-	flows     flowHolder
-	sched     *scheduler
-	web       *web.Server
-	http      *http.Server
-	ln        net.Listener
-	served    chan struct{} // closed when http.Server.Serve has returned, with serveErr
-	serveErr  error
-	reloads   sync.Mutex
-	stopWatch context.CancelFunc
-	watchDone chan struct{}
+	cfg    serveConfig
+	log    *slog.Logger
+	store  *storage.SQLite
+	loader *engine.Loader
+	flows  flowHolder
+	sched  *scheduler
+	web    *web.Server
+	http   *http.Server
+	// metricsHTTP serves /metrics with --metrics-addr; nil otherwise.
+	metricsHTTP *http.Server
+	ln          net.Listener
+	served      chan struct{} // closed when http.Server.Serve has returned, with serveErr
+	serveErr    error
+	reloads     sync.Mutex
+	stopWatch   context.CancelFunc
+	watchDone   chan struct{}
 	// hup receives SIGHUP from start until shutdown has finished: a SIGHUP while runs drain
 	// is ignored rather than left to its default action, which would kill the process.
 	hup chan os.Signal
@@ -123,6 +136,9 @@ func (h *flowHolder) Current() *web.FlowSet { return h.p.Load() }
 // the problems as engine.Problems.
 func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: logger, loader: &engine.Loader{Registry: nodes.NewRegistry()}, served: make(chan struct{})}
+	if err := checkExposure(cfg); err != nil {
+		return nil, err
+	}
 	flows, set, err := a.load()
 	if err != nil {
 		return nil, err
@@ -164,17 +180,19 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	a.sched = newScheduler(exec.Run, store, logger, time.Now)
 	a.sched.Apply(ctx, flows)
 	a.web = web.New(web.Config{
-		Flows:        &a.flows,
-		Runner:       exec,
-		Runs:         store,
-		Static:       store,
-		Schedules:    a.sched,
-		Health:       store.Ping,
-		Metrics:      metrics,
-		Events:       events,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Demo:         demo,
-		Logger:       logger,
+		Flows:           &a.flows,
+		Runner:          exec,
+		Runs:            store,
+		Static:          store,
+		Schedules:       a.sched,
+		Health:          store.Ping,
+		Metrics:         metrics,
+		Events:          events,
+		Auth:            cfg.Auth,
+		SeparateMetrics: cfg.MetricsAddr != "",
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		Demo:            demo,
+		Logger:          logger,
 	})
 	a.http = &http.Server{
 		Handler:           a.web.Handler(),
@@ -189,6 +207,14 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		a.serveErr = a.http.Serve(ln)
 		close(a.served)
 	}()
+	if cfg.MetricsAddr != "" {
+		if err := a.serveMetrics(ctx); err != nil {
+			_ = a.http.Close()
+			<-a.served
+			store.Close()
+			return nil, err
+		}
+	}
 	a.sched.Start()
 
 	// Watch before saying we listen, so that no change after that line is missed.
@@ -211,6 +237,64 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	logger.Info("listening", "addr", ln.Addr().String(), "db", store.Path(), "flows", cfg.FlowsDir)
 	a.logFlows(flows)
 	return a, nil
+}
+
+// checkExposure refuses a configuration that would put flowd on a network unprotected: a
+// listener beyond loopback needs authentication, or an explicit --insecure.
+func checkExposure(cfg serveConfig) error {
+	if cfg.Auth != nil {
+		if err := cfg.Auth.Check(); err != nil {
+			return fmt.Errorf("authentication: %w", err)
+		}
+	}
+	if cfg.Insecure {
+		return nil
+	}
+	for _, addr := range []string{cfg.Addr, cfg.MetricsAddr} {
+		if addr == "" || isLoopback(addr) {
+			continue
+		}
+		if addr == cfg.MetricsAddr {
+			return fmt.Errorf("refusing to serve metrics on %s, beyond loopback, without authentication: use a loopback address or pass --insecure", addr)
+		}
+		if !cfg.Auth.Enabled() {
+			return fmt.Errorf("refusing to listen on %s, beyond loopback, without authentication: set FLOWD_AUTH_TOKEN "+
+				"(or FLOWD_AUTH_USER and FLOWD_AUTH_PASSWORD_HASH), listen on 127.0.0.1, or pass --insecure", addr)
+		}
+	}
+	return nil
+}
+
+// isLoopback tells whether a listen address stays on this machine. A host name other than
+// localhost counts as beyond loopback: resolving it here would prove nothing about later.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serveMetrics serves /metrics on a listener of its own.
+func (a *app) serveMetrics(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", a.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen for metrics on %s: %w", a.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.web.MetricsHandler())
+	a.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := a.metricsHTTP.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("metrics listener stopped", "addr", a.cfg.MetricsAddr, "error", err)
+		}
+	}()
+	a.log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
 }
 
 // wait blocks until ctx is done, and returns nil, or until the HTTP server stops serving on
@@ -342,6 +426,9 @@ func (a *app) shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { schedErr = a.sched.Stop(ctx) })
 	wg.Go(func() { httpErr = a.http.Shutdown(ctx) })
+	if a.metricsHTTP != nil {
+		wg.Go(func() { _ = a.metricsHTTP.Shutdown(ctx) })
+	}
 	wg.Wait()
 	var errs []error
 	if schedErr != nil {
