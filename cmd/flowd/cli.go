@@ -24,6 +24,7 @@ Usage:
   flowd run FLOW.json [--db PATH] [--trigger NAME] [--input JSON] [--demo]
   flowd validate FLOW.json|DIR...
   flowd nodes        print the node type reference (Markdown)
+  flowd backup [--db PATH] DEST   copy the database consistently, also while serving
   flowd hash-password  read a password on stdin, print its bcrypt hash for FLOWD_AUTH_PASSWORD_HASH
   flowd version
 
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(rest, stdout, stderr)
 	case "nodes":
 		return cmdNodes(rest, stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, rest, stdout, stderr)
 	case "hash-password":
 		return cmdHashPassword(os.Stdin, stdout, stderr)
 	case "version", "--version":
