@@ -172,7 +172,7 @@ func (n *codeNode) runOnce(ctx context.Context, in *engine.Input, i int) ([]engi
 	}
 	for k, s := range n.stmts {
 		if err := n.exec(ctx, in, env, s); err != nil {
-			return nil, fmt.Errorf("code[%d] %s: %w", k, s.text, err)
+			return nil, fmt.Errorf("code[%d]: %w", k, err) // the error quotes the expression that failed
 		}
 	}
 	if n.ret == nil {
