@@ -12,6 +12,7 @@ require (
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/robfig/cron/v3 v3.0.1
 	golang.org/x/net v0.62.0
+	golang.org/x/time v0.16.0
 )
 
 require (

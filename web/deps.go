@@ -56,6 +56,9 @@ type Config struct {
 	// Events feeds the UI's live updates; nil means pages do not update live. Wrap the
 	// executor's store with Events.Store so that every run is published.
 	Events *Events
+	// Secrets gives the values of the secrets that webhook nodes name for authentication,
+	// looked up on each request; nil means none, so such webhooks answer 500.
+	Secrets engine.Secrets
 	// Demo, when set, is served at /demo/oauth/token.
 	Demo   http.Handler
 	Logger *slog.Logger
