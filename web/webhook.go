@@ -97,8 +97,8 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	headers := requestHeaders(r)
-	if h := credentialHeader(&m.Webhook.Auth); h != "" {
-		delete(headers, strings.ToLower(h)) // the secret itself: never into the run record
+	if name := credentialHeader(&m.Webhook.Auth); name != "" {
+		delete(headers, strings.ToLower(name)) // the secret itself: never into the run record
 	}
 	item := engine.Item{
 		"headers": headers,
