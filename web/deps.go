@@ -60,6 +60,9 @@ type Config struct {
 	Auth *Auth
 	// SeparateMetrics leaves /metrics off the main router; serve MetricsHandler elsewhere.
 	SeparateMetrics bool
+	// Secrets gives the values of the secrets that webhook nodes name for authentication,
+	// looked up on each request; nil means none, so such webhooks answer 500.
+	Secrets engine.Secrets
 	// Demo, when set, is served at /demo/oauth/token.
 	Demo   http.Handler
 	Logger *slog.Logger

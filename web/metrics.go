@@ -39,6 +39,10 @@ var families = map[string]struct{ typ, help string }{
 	"flowd_static_writes_total":    {"counter", "Static-data keys written or deleted by committed node executions, by flow."},
 	"flowd_static_conflicts_total": {"counter", "Static-data commits refused because a key read had changed, by flow; the node runs again."},
 	"flowd_webhook_requests_total": {"counter", "Requests to /webhook/ by response status (499: the client went away first)."},
+
+	// Requests a webhook node refused before any run started.
+	"flowd_webhook_auth_failures_total": {"counter", "Webhook requests refused by the node's authentication, by flow, node and reason (missing, invalid, expired)."},
+	"flowd_webhook_rate_limited_total":  {"counter", "Webhook requests refused with 429 by the node's rate limit, by flow and node."},
 }
 
 // WritePrometheus writes every metric in the Prometheus text format, each family preceded by
@@ -125,6 +129,16 @@ func metricName(name string, labels []string) string {
 // webhookRequest counts one answered webhook request.
 func (m *Metrics) webhookRequest(status int) {
 	m.counter("flowd_webhook_requests_total", "status", strconv.Itoa(status)).Inc()
+}
+
+// webhookAuthFailure counts one request refused by a webhook's authentication.
+func (m *Metrics) webhookAuthFailure(flow, node, reason string) {
+	m.counter("flowd_webhook_auth_failures_total", "flow", flow, "node", node, "reason", reason).Inc()
+}
+
+// webhookRateLimited counts one request refused by a webhook's rate limit.
+func (m *Metrics) webhookRateLimited(flow, node string) {
+	m.counter("flowd_webhook_rate_limited_total", "flow", flow, "node", node).Inc()
 }
 
 // observeRun records a finished run and its node executions.

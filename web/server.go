@@ -62,7 +62,10 @@ func New(cfg Config) *Server {
 	}
 	runs := newLauncher(cfg.Runner, cfg.Logger)
 	s := &Server{cfg: cfg, log: cfg.Logger, runs: runs}
-	s.hooks = &webhooks{flows: cfg.Flows, launcher: runs, metrics: cfg.Metrics, maxBody: cfg.MaxBodyBytes, log: cfg.Logger}
+	s.hooks = &webhooks{
+		flows: cfg.Flows, launcher: runs, metrics: cfg.Metrics, maxBody: cfg.MaxBodyBytes, log: cfg.Logger,
+		secrets: cfg.Secrets, limits: newLimiters(),
+	}
 	s.api = &api{
 		flows: cfg.Flows, launcher: runs, store: cfg.Runs, static: cfg.Static, schedules: cfg.Schedules,
 		health: cfg.Health, metrics: cfg.Metrics, maxBody: cfg.MaxBodyBytes, log: cfg.Logger,

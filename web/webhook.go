@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -36,6 +37,11 @@ type webhooks struct {
 	metrics  *Metrics
 	maxBody  int64
 	log      *slog.Logger
+	// secrets gives the values of the secrets webhook nodes name; nil means none.
+	secrets engine.Secrets
+	limits  *limiters
+	// seen is the flow set the last request used, to notice a reload (see current).
+	seen atomic.Pointer[FlowSet]
 }
 
 // count is the middleware that counts webhook responses by status, panics included.
@@ -63,7 +69,7 @@ func (h *webhooks) count(next http.Handler) http.Handler {
 
 func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 	path := strings.Trim(strings.TrimPrefix(r.URL.EscapedPath(), "/webhook"), "/")
-	m, allow := h.flows.Current().Match(r.Method, path)
+	m, allow := h.current().Match(r.Method, path)
 	if m == nil {
 		if len(allow) == 0 {
 			renderError(w, r, h.log, http.StatusNotFound, fmt.Sprintf("webhook \"%s /webhook/%s\" is not registered", r.Method, path))
@@ -75,13 +81,27 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, status, err := h.readBody(w, r)
+	raw, status, err := h.readBody(w, r)
 	if err != nil {
 		renderError(w, r, h.log, status, err.Error())
 		return
 	}
+	// Nothing about the request is parsed or answered from its body before it has
+	// authenticated, and a refused request starts no run.
+	if !h.authorize(w, r, m, raw) || !h.admit(w, r, m) {
+		return
+	}
+	body, status, err := decodeBody(r, raw)
+	if err != nil {
+		renderError(w, r, h.log, status, err.Error())
+		return
+	}
+	headers := requestHeaders(r)
+	if name := credentialHeader(&m.Webhook.Auth); name != "" {
+		delete(headers, strings.ToLower(name)) // the secret itself: never into the run record
+	}
 	item := engine.Item{
-		"headers": requestHeaders(r),
+		"headers": headers,
 		"params":  stringMap(m.Params),
 		"query":   multiMap(r.URL.Query()),
 		"body":    body,
@@ -123,10 +143,9 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readBody reads the request body, bounded by maxBody, and decodes it by Content-Type: JSON
-// (numbers as engine.PlainNumbers makes them), a form (an object, see multiMap) or text. An
-// empty body is {}. On failure it returns the status to answer.
-func (h *webhooks) readBody(w http.ResponseWriter, r *http.Request) (any, int, error) {
+// readBody reads the raw request body, bounded by maxBody. On failure it returns the status
+// to answer.
+func (h *webhooks) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
 	if r.ContentLength > h.maxBody {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is larger than %d bytes", h.maxBody)
 	}
@@ -137,6 +156,14 @@ func (h *webhooks) readBody(w http.ResponseWriter, r *http.Request) (any, int, e
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %w", err)
 	}
+	return data, 0, nil
+}
+
+// decodeBody decodes a raw request body by Content-Type: JSON (numbers as
+// engine.PlainNumbers makes them), a form (an object, see multiMap) or text. An empty body is
+// {}. On failure it returns the status to answer.
+func decodeBody(r *http.Request, data []byte) (any, int, error) {
+	var err error
 	mediaType := ""
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mediaType, _, err = mime.ParseMediaType(ct)
