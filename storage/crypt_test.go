@@ -554,3 +554,33 @@ func TestSurvey(t *testing.T) {
 		t.Errorf("survey without keys = %+v, %v", sv, err)
 	}
 }
+
+// BenchmarkRotate re-seals 1000 token-sized values from one key to another, as rotate-key
+// does; the time is how long the rotation holds the write lock.
+func BenchmarkRotate(b *testing.B) {
+	ctx := context.Background()
+	db := openTest(b)
+	ka, kb := newKey(b), newKey(b)
+	onA := NewSealedStore(db, keyring(b, ka))
+	const flows, keys = 100, 10
+	for f := range flows {
+		changes := make([]engine.StaticChange, keys)
+		for k := range changes {
+			changes[k] = engine.StaticChange{Key: fmt.Sprintf("k%d", k), After: strings.Repeat("t", 64)}
+		}
+		if err := onA.CommitStatic(ctx, &engine.StaticCommit{FlowID: fmt.Sprintf("f%03d", f), Changes: changes}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	there, back := NewSealedStore(db, keyring(b, kb, ka)), NewSealedStore(db, keyring(b, ka, kb))
+	for i := 0; b.Loop(); i++ {
+		s := there
+		if i%2 == 1 {
+			s = back
+		}
+		st, err := s.Rotate(ctx)
+		if err != nil || st.Resealed != flows*keys {
+			b.Fatalf("Rotate = %+v, %v", st, err)
+		}
+	}
+}
