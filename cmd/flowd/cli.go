@@ -25,6 +25,7 @@ Usage:
   flowd validate FLOW.json|DIR...
   flowd nodes        print the node type reference (Markdown)
   flowd backup [--db PATH] DEST   copy the database consistently, also while serving
+  flowd rotate-key [--db PATH] [--decrypt]   re-seal static data with FLOWD_ENCRYPTION_KEY
   flowd hash-password  read a password on stdin, print its bcrypt hash for FLOWD_AUTH_PASSWORD_HASH
   flowd version
 
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdNodes(rest, stdout, stderr)
 	case "backup":
 		return cmdBackup(ctx, rest, stdout, stderr)
+	case "rotate-key":
+		return cmdRotateKey(ctx, rest, stdout, stderr)
 	case "hash-password":
 		return cmdHashPassword(os.Stdin, stdout, stderr)
 	case "version", "--version":

@@ -83,8 +83,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitProblem
 	}
 	defer store.Close()
+	static, err := sealedStore(store) // no survey: a bad key fails this one run, with the reason
+	if err != nil {
+		fmt.Fprintf(stderr, "flowd run: %v\n", err)
+		return exitUsage
+	}
 
-	x := &engine.Executor{Store: store, Logger: logger, Env: env}
+	x := &engine.Executor{Store: static, Logger: logger, Env: env}
 	rec, err := x.Run(ctx, flow, engine.RunRequest{Trigger: *trigger, Mode: "manual", Items: items})
 	if err != nil {
 		fmt.Fprintf(stderr, "flowd run: %v\n", err)

@@ -155,6 +155,14 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	} else if n > 0 {
 		logger.Warn("marked runs left running by a previous process as crashed", "runs", n)
 	}
+	static, err := sealedStore(store) // static data encrypted at rest: rotatekey.go
+	if err == nil {
+		err = checkStaticKeys(ctx, static, logger)
+	}
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -175,7 +183,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 
 	metrics := web.NewMetrics()
 	events := web.NewEvents() // the UI's live updates, fed by every run whatever started it
-	exec := &engine.Executor{Store: events.Store(metrics.Store(store)), Logger: logger, Env: env}
+	exec := &engine.Executor{Store: events.Store(metrics.Store(static)), Logger: logger, Env: env}
 	a.flows.p.Store(set)
 	a.sched = newScheduler(exec.Run, store, logger, time.Now)
 	a.sched.Apply(ctx, flows)
@@ -183,7 +191,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		Flows:           &a.flows,
 		Runner:          exec,
 		Runs:            store,
-		Static:          store,
+		Static:          static,
 		Schedules:       a.sched,
 		Health:          store.Ping,
 		Metrics:         metrics,
