@@ -3,7 +3,7 @@
 // them:
 //
 //   - the values of the configured secrets ($secrets.NAME), wherever they stand, become
-//     "[secret:NAME]";
+//     "[$secrets.NAME]";
 //   - values under sensitive keys (accessToken, client_secret, Authorization, X-API-Key…;
 //     see Keys) become Mask as a whole, objects and lists included;
 //   - credentials inside text become Mask: "Bearer …", "Basic …", JSON Web Tokens, the value
@@ -79,7 +79,7 @@ func New(keys *Keys, secrets map[string]string) *Redactor {
 }
 
 // Placeholder is what stands for the value of the secret name in redacted text.
-func Placeholder(name string) string { return "[secret:" + name + "]" }
+func Placeholder(name string) string { return "[$secrets." + name + "]" }
 
 // Short returns the names of the secrets whose values are too short to redact by value.
 func (r *Redactor) Short() []string {
