@@ -21,6 +21,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/redact"
 	"github.com/flowd/flowd/nodes"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/web"
@@ -33,6 +34,10 @@ type serveConfig struct {
 	DemoExpiresIn      time.Duration
 	MaxBodyBytes       int64
 	ShutdownTimeout    time.Duration
+	// Secrets gives $secrets and is what flows' secret names are checked against; Redactor
+	// redacts run records. nil: no secrets, records stored as they are (in-process tests).
+	Secrets  engine.Secrets
+	Redactor *redact.Redactor
 }
 
 // cmdServe serves every flow in a folder: webhooks, schedules, the JSON API. It returns when
@@ -48,6 +53,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.DemoExpiresIn, "demo-expires-in", time.Hour, "lifetime of demo tokens")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest webhook request body in `bytes`")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long runs in flight may take to finish on shutdown")
+	var sf secretFlags
+	sf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowd serve [flags]")
 		fs.PrintDefaults()
@@ -59,7 +66,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return exitUsage
 	}
-	logger := newLogger(stderr)
+	sec, usage, err := sf.load(cfg.Demo)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowd serve: %v\n", err)
+		if usage {
+			return exitUsage
+		}
+		return exitProblem
+	}
+	cfg.Secrets, cfg.Redactor = sec.store, sec.redactor
+	logger := sec.logger(stderr)
 	a, err := startApp(ctx, cfg, logger)
 	if err != nil {
 		var probs engine.Problems
@@ -122,7 +138,7 @@ func (h *flowHolder) Current() *web.FlowSet { return h.p.Load() }
 // checks every flow, and starts serving. It refuses to start on any invalid flow, returning
 // the problems as engine.Problems.
 func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: logger, loader: &engine.Loader{Registry: nodes.NewRegistry()}, served: make(chan struct{})}
+	a := &app{cfg: cfg, log: logger, loader: &engine.Loader{Registry: nodes.NewRegistry(), Secrets: cfg.Secrets}, served: make(chan struct{})}
 	flows, set, err := a.load()
 	if err != nil {
 		return nil, err
@@ -150,7 +166,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	env := environ()
 	var demo http.Handler
 	if cfg.Demo {
-		demo = &web.DemoTokenIssuer{ExpiresIn: cfg.DemoExpiresIn}
+		demo = demoIssuer(cfg.Secrets, cfg.DemoExpiresIn)
 		if env["TOKEN_URL"] == "" {
 			env["TOKEN_URL"] = "http://" + ln.Addr().String() + "/demo/oauth/token"
 		}
@@ -159,7 +175,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 
 	metrics := web.NewMetrics()
 	events := web.NewEvents() // the UI's live updates, fed by every run whatever started it
-	exec := &engine.Executor{Store: events.Store(metrics.Store(store)), Logger: logger, Env: env}
+	exec := &engine.Executor{Store: events.Store(metrics.Store(store)), Logger: logger, Env: env, Secrets: cfg.Secrets, Redactor: cfg.Redactor}
 	a.flows.p.Store(set)
 	a.sched = newScheduler(exec.Run, store, logger, time.Now)
 	a.sched.Apply(ctx, flows)
