@@ -68,6 +68,13 @@ func TestSecretsReachNoDatabaseFileNorLog(t *testing.T) {
 		t.Fatalf("the echo server saw %d requests", n)
 	}
 
+	// A manual run through the API answers with the run record: redacted, like the stored one.
+	var manual json.RawMessage
+	if code := s.call("POST", "/api/flows/token-refresh/run", "application/json", `{}`, &manual); code != 200 ||
+		!strings.Contains(string(manual), `"status":"success"`) || strings.Contains(string(manual), "tok-1") {
+		t.Errorf("manual run through the API: %d %s", code, manual)
+	}
+
 	leaks := map[string]string{"client secret": clientSecret, "basic credentials": basic}
 	checkFiles := func(when string) {
 		t.Helper()
