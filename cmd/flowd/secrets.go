@@ -68,7 +68,7 @@ func (s secrets) logger(w io.Writer) *slog.Logger {
 		log.Info("secrets", "names", strings.Join(names, ","))
 	}
 	for _, name := range s.redactor.Short() {
-		log.Warn("secret is too short to be redacted by value in run records and logs", "secret", name, "min", redact.MinSecretLen)
+		log.Warn("secret is too short to be redacted by value in run records and logs", "name", name, "minLength", redact.MinSecretLen)
 	}
 	return log
 }

@@ -160,6 +160,8 @@ func TestServeRefusesAnOpenSecretsFile(t *testing.T) {
 	}
 }
 
+// TestRunMasksAddedKeys checks --redact-keys on what flowd run prints, and the warning about
+// a secret too short to redact by value.
 func TestRunMasksAddedKeys(t *testing.T) {
 	dir := t.TempDir()
 	flow := filepath.Join(dir, "iban.json")
@@ -168,8 +170,11 @@ func TestRunMasksAddedKeys(t *testing.T) {
 		"connections": {"in": ["out"]}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := flowd(t, nil, "run", flow, "--db", filepath.Join(dir, "f.db"), "--redact-keys", "iban")
+	r := flowd(t, []string{"FLOWD_SECRET_PIN=123"}, "run", flow, "--db", filepath.Join(dir, "f.db"), "--redact-keys", "iban")
 	if r.code != 0 || strings.Contains(r.stdout, "DE89") || !strings.Contains(r.stdout, `"amount": 12`) {
 		t.Fatalf("exit %d:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, `msg="secret is too short to be redacted by value in run records and logs" name=PIN minLength=4`) {
+		t.Errorf("no warning about the short secret:\n%s", r.stderr)
 	}
 }
