@@ -143,9 +143,9 @@ func (x *Executor) exprEnv() map[string]any {
 	return x.envAny
 }
 
-// redact returns the Redactor, built once when none was given; nil when records are
+// recordRedactor returns the Redactor, built once when none was given; nil when records are
 // stored as they are.
-func (x *Executor) redact() *redact.Redactor {
+func (x *Executor) recordRedactor() *redact.Redactor {
 	x.redactOnce.Do(func() {
 		x.redactor = x.Redactor
 		if x.redactor == nil && x.Secrets != nil {
@@ -161,7 +161,7 @@ func (x *Executor) redact() *redact.Redactor {
 
 // redactError is err's message, redacted when x redacts.
 func (x *Executor) redactError(err error) string {
-	if red := x.redact(); red != nil {
+	if red := x.recordRedactor(); red != nil {
 		return red.String(err.Error())
 	}
 	return err.Error()
@@ -250,7 +250,7 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		Mode:        mode,
 		Status:      StatusRunning,
 		StartedAt:   start,
-		redactor:    x.redact(),
+		redactor:    x.recordRedactor(),
 	}
 	if x.Store != nil {
 		if err := x.Store.CreateRun(ctx, run.Redacted()); err != nil {

@@ -199,9 +199,12 @@ func (s *SecretStore) Names() []string {
 
 // Values returns a copy of every secret, name → value, for a redact.Redactor.
 func (s *SecretStore) Values() map[string]string {
-	out := make(map[string]string, len(s.Names()))
-	for _, name := range s.Names() {
-		out[name] = s.values[name]
+	out := map[string]string{}
+	if s == nil {
+		return out
+	}
+	for name, v := range s.values {
+		out[name] = v
 	}
 	return out
 }

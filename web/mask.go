@@ -39,9 +39,6 @@ func maskValue(v any) any { return redact.Value(v) }
 // maskUnder masks v as the value found under key k (redact.Under).
 func maskUnder(k string, v any) any { return redact.Under(k, v) }
 
-// maskString returns s with every credential span replaced by maskText (redact.String).
-func maskString(s string) string { return redact.String(s) }
-
 // toJSONValue converts v of a type jsonHTML does not know to plain JSON values (redact.Plain).
 func toJSONValue(v any) (any, bool) { return redact.Plain(v) }
 

@@ -76,11 +76,11 @@ func (s secrets) logger(w io.Writer) *slog.Logger {
 // demoIssuer returns the demo token endpoint. With secrets it accepts only the client
 // credentials they give the token flow (the demo ones, unless configured), so the demo
 // exercises the whole client authentication; without, any client.
-func demoIssuer(secrets engine.Secrets, expiresIn time.Duration) *web.DemoTokenIssuer {
+func demoIssuer(s engine.Secrets, expiresIn time.Duration) *web.DemoTokenIssuer {
 	d := &web.DemoTokenIssuer{ExpiresIn: expiresIn}
-	if secrets != nil {
-		d.ClientID, _ = secrets.Secret("CLIENT_ID")
-		d.ClientSecret, _ = secrets.Secret("CLIENT_SECRET")
+	if s != nil {
+		d.ClientID, _ = s.Secret("CLIENT_ID")
+		d.ClientSecret, _ = s.Secret("CLIENT_SECRET")
 	}
 	return d
 }
