@@ -45,6 +45,15 @@
 //
 // String parameters may hold {{ … }} expressions in expr's language, compiled once at load
 // (Template, Expr) and evaluated against an Env ($json, $input, $node, $static, $now, $env,
-// $flow, $run, $vars) under a memory budget. Field access is null-safe, and date helpers
-// (plus, minus, toISO, …) may be called method-style.
+// $flow, $run, $vars, $secrets) under a memory budget. Field access is null-safe, and date
+// helpers (plus, minus, toISO, …) may be called method-style.
+//
+// # Secrets
+//
+// Flows name credentials ($secrets.NAME, always with a constant name), never hold them. The
+// values come from a Secrets (SecretStore: the environment and a secrets file), which the
+// Loader checks every name against at load. Run records are redacted before they are stored
+// (package engine/redact): secret values, values under sensitive keys and credentials in
+// text are masked; the live data passed between nodes and static data keep real values.
+// $env hides the variables that configure flowd's own secrets.
 package engine

@@ -11,15 +11,31 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/flowd/flowd/engine/redact"
 )
 
 // Executor runs flows and records each run. It is safe for concurrent use; each run is a
 // single goroutine that executes one node at a time.
+//
+// Run records are redacted (see Redactor) before they reach Store: node inputs, outputs,
+// errors and static-data changes hold no secret value and nothing under a sensitive key.
+// The live data a run passes between nodes, and static data itself, keep their real values.
 type Executor struct {
 	Store  Store
 	Logger *slog.Logger
 	// Env is what expressions see as $env; nil means the process environment, read once.
+	// Either way the variables that configure flowd's own secrets (FLOWD_SECRET_*,
+	// FLOWD_SECRETS_FILE, FLOWD_AUTH_*, FLOWD_ENCRYPTION_KEY*) are left out.
 	Env map[string]string
+	// Secrets gives $secrets.NAME; nil means none, and every $secrets.NAME reads null.
+	Secrets Secrets
+	// Redactor redacts run records before they are stored, and errors before they are
+	// logged; flowd always sets one. When it is nil and Secrets is set, one is built from the
+	// process's key rules (redact.CurrentKeys) and the values of Secrets when it can list
+	// them (a *SecretStore can), since the executor itself puts those values into runs. When
+	// both are nil, records are stored as they are (tests of what shows stored records).
+	Redactor *redact.Redactor
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Locker serves node locks (LockSpec); nil means one LocalLocker for this Executor.
@@ -30,6 +46,9 @@ type Executor struct {
 
 	envOnce sync.Once
 	envAny  map[string]any
+
+	redactOnce sync.Once
+	redactor   *redact.Redactor
 }
 
 // RunRequest says how to start a run.
@@ -62,15 +81,19 @@ var (
 )
 
 func osEnvironment() map[string]any {
-	processEnvOnce.Do(func() {
-		processEnv = map[string]any{}
-		for _, kv := range os.Environ() {
-			if k, v, ok := strings.Cut(kv, "="); ok && v != "" {
-				processEnv[k] = v
-			}
-		}
-	})
+	processEnvOnce.Do(func() { processEnv = environMap(os.Environ()) })
 	return processEnv
+}
+
+// environMap is $env for KEY=value entries, as os.Environ gives them.
+func environMap(environ []string) map[string]any {
+	out := map[string]any{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && !hiddenEnv(k) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func envMap(env map[string]string) map[string]any {
@@ -79,11 +102,26 @@ func envMap(env map[string]string) map[string]any {
 	}
 	out := make(map[string]any, len(env))
 	for k, v := range env {
-		if v != "" { // empty reads as unset, so $env.X ?? default works
+		if v != "" && !hiddenEnv(k) { // empty reads as unset, so $env.X ?? default works
 			out[k] = v
 		}
 	}
 	return out
+}
+
+// hiddenEnvPrefixes start the environment variables $env never shows: they configure
+// flowd's own secrets (FLOWD_SECRET_NAME, FLOWD_SECRETS_FILE), authentication and
+// encryption keys (the current one and any kept for rotation). Flows reach secrets through
+// $secrets, which the loader checks and the run records redact.
+var hiddenEnvPrefixes = []string{"FLOWD_SECRET", "FLOWD_AUTH_", "FLOWD_ENCRYPTION_KEY"}
+
+func hiddenEnv(name string) bool {
+	for _, p := range hiddenEnvPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (x *Executor) locker() Locker {
@@ -103,6 +141,44 @@ func (x *Executor) exprEnv() map[string]any {
 		}
 	})
 	return x.envAny
+}
+
+// recordRedactor returns the Redactor, built once when none was given; nil when records are
+// stored as they are.
+func (x *Executor) recordRedactor() *redact.Redactor {
+	x.redactOnce.Do(func() {
+		x.redactor = x.Redactor
+		if x.redactor == nil && x.Secrets != nil {
+			var values map[string]string
+			if l, ok := x.Secrets.(interface{ Values() map[string]string }); ok {
+				values = l.Values()
+			}
+			x.redactor = redact.New(redact.CurrentKeys(), values)
+		}
+	})
+	return x.redactor
+}
+
+// redactError is err's message, redacted when x redacts.
+func (x *Executor) redactError(err error) string {
+	if red := x.recordRedactor(); red != nil {
+		return red.String(err.Error())
+	}
+	return err.Error()
+}
+
+// secretsFor is $secrets for a run of f: the secrets f names that x.Secrets has.
+func (x *Executor) secretsFor(f *Flow) map[string]any {
+	out := make(map[string]any, len(f.secretNames))
+	if x.Secrets == nil {
+		return out
+	}
+	for _, name := range f.secretNames {
+		if v, ok := x.Secrets.Secret(name); ok {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 func (x *Executor) now() time.Time {
@@ -127,6 +203,7 @@ type execution struct {
 	store    Store
 	nodeOut  map[string]any
 	osEnv    map[string]any
+	secrets  map[string]any
 	flowInfo map[string]any
 	runInfo  map[string]any
 	// lastInput is what each node received in its latest execution, for lock rechecks.
@@ -141,6 +218,11 @@ type execution struct {
 // stored as the run starts and again when it ends. A run that fails is not an error: its
 // record says so. The error is for a run that could not be started or recorded. Cancelling
 // ctx cancels the run; the record is still written.
+//
+// What is stored is the redacted record (Run.Redacted). The record returned holds the live
+// node inputs and outputs, for in-process callers that pass on what the flow returned (a
+// webhook answering with its last node's output); its errors are redacted, and encoding it
+// as JSON gives the redacted record. Show it only that way.
 func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, error) {
 	trig, err := pickTrigger(f, req.Trigger)
 	if err != nil {
@@ -168,9 +250,10 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		Mode:        mode,
 		Status:      StatusRunning,
 		StartedAt:   start,
+		redactor:    x.recordRedactor(),
 	}
 	if x.Store != nil {
-		if err := x.Store.CreateRun(ctx, run); err != nil {
+		if err := x.Store.CreateRun(ctx, run.Redacted()); err != nil {
 			return nil, fmt.Errorf("record start of run of %s: %w", f.ID, err)
 		}
 	}
@@ -184,6 +267,7 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		store:   x.Store,
 		nodeOut: map[string]any{},
 		osEnv:   x.exprEnv(),
+		secrets: x.secretsFor(f),
 		flowInfo: map[string]any{
 			"id": f.ID, "name": f.Name, "version": f.Version,
 		},
@@ -201,11 +285,14 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 	cancel()
 
 	run.FinishedAt = x.now()
+	if run.redactor != nil {
+		run.redactErrors()
+	}
 	if x.Store != nil {
 		// The record must be written even when the run was cancelled.
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer wcancel()
-		if err := x.Store.FinishRun(wctx, run); err != nil {
+		if err := x.Store.FinishRun(wctx, run.Redacted()); err != nil {
 			return run, fmt.Errorf("record end of run %s of %s: %w", run.ID, f.ID, err)
 		}
 	}
@@ -449,7 +536,7 @@ func (e *execution) node(ctx context.Context, n *FlowNode, items []Item) (NodeRu
 			break
 		}
 		e.x.logger().Info("node failed, trying again", "flow", e.flow.ID, "run", e.run.ID, "node", n.Name,
-			"try", nr.Tries, "of", n.Settings.MaxTries, "error", err)
+			"try", nr.Tries, "of", n.Settings.MaxTries, "error", e.x.redactError(err))
 		if !sleepCtx(ctx, n.Settings.WaitBetweenTries) {
 			break
 		}

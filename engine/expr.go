@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,10 @@ type Env struct {
 	OSEnv map[string]any `expr:"$osenv"`
 	Flow  map[string]any `expr:"$flow"` // id, name, version
 	Run   map[string]any `expr:"$run"`  // id, mode, trigger, startedAt
+	// Secrets holds the secrets the flow names ($secrets.NAME) that the executor's Secrets
+	// has; a missing one reads as nil. Expressions can only name a secret with a constant
+	// ($secrets.NAME or $secrets["NAME"]), so the secrets a flow uses are known at load.
+	Secrets map[string]any `expr:"$secrets"`
 }
 
 // exprMemoryBudget bounds what one evaluation may allocate (in expr's own units: elements of
@@ -59,6 +64,14 @@ type Expr struct {
 	// expression reads $static in a way that may touch any key.
 	staticKeys []string
 	staticAll  bool
+	// secrets are the secrets the expression names, in order, each with its byte offset in src.
+	secrets []secretRef
+}
+
+// secretRef is one $secrets.NAME in an expression.
+type secretRef struct {
+	name string
+	off  int // byte offset of the name in the expression's source
 }
 
 // Source returns the expression text between the braces.
@@ -116,7 +129,10 @@ func CompileExpr(src string) (*Expr, error) {
 		ee.Offset = ee.Column
 		return nil, ee
 	}
-	e := &Expr{src: src, program: program, staticAll: v.staticAll}
+	if ee := v.secretsError(src); ee != nil {
+		return nil, ee
+	}
+	e := &Expr{src: src, program: program, staticAll: v.staticAll, secrets: v.secretRefs(src)}
 	if v.staticIdents > v.staticMembers {
 		e.staticAll = true
 	}
@@ -131,12 +147,22 @@ func CompileExpr(src string) (*Expr, error) {
 //   - x.minus(1, 'minute') and the other method-style helpers become __minus(x, 1, 'minute'),
 //     so n8n-style calls on dates and item lists read naturally;
 //   - field access is null-safe: a.b is null when a is null (as with a?.b);
-//   - it records which $static keys are read, for conflict detection at commit.
+//   - it records which $static keys are read, for conflict detection at commit;
+//   - it records which secrets are named, and where, so the loader can check them.
 type exprPatcher struct {
 	staticKeys    map[string]bool
 	staticAll     bool
 	staticIdents  int
 	staticMembers int
+	// secretIdents are the $secrets identifiers; secretMembers those a constant member access
+	// consumed, with the name and its location.
+	secretIdents  []*ast.IdentifierNode
+	secretMembers map[*ast.IdentifierNode]secretUse
+}
+
+type secretUse struct {
+	name string
+	at   int // rune offset of the name in the source
 }
 
 func (p *exprPatcher) Visit(node *ast.Node) {
@@ -147,8 +173,18 @@ func (p *exprPatcher) Visit(node *ast.Node) {
 			n.Value = "$osenv"
 		case "$static":
 			p.staticIdents++
+		case "$secrets":
+			p.secretIdents = append(p.secretIdents, n)
 		}
 	case *ast.MemberNode:
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "$secrets" {
+			if s, ok := n.Property.(*ast.StringNode); ok {
+				if p.secretMembers == nil {
+					p.secretMembers = map[*ast.IdentifierNode]secretUse{}
+				}
+				p.secretMembers[id] = secretUse{name: s.Value, at: n.Property.Location().From}
+			}
+		}
 		// Field access on null yields null instead of an error, so that
 		// $json.body.name ?? 'default' works when body is missing.
 		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "$static" {
@@ -183,6 +219,48 @@ func (p *exprPatcher) Visit(node *ast.Node) {
 	}
 }
 
+// secretsError returns the first misuse of $secrets in src: a use other than naming one
+// secret with a constant (which would let an expression reach secrets the loader cannot
+// see), or a name that is not a valid secret name.
+func (p *exprPatcher) secretsError(src string) *ExprError {
+	for _, id := range p.secretIdents {
+		use, ok := p.secretMembers[id]
+		if !ok {
+			col := runeOffset(src, id.Location().From)
+			return &ExprError{Source: src, Column: col, Offset: col,
+				Msg: "$secrets can only be used as $secrets.NAME (or $secrets[\"NAME\"]), naming one secret"}
+		}
+		if err := CheckSecretName(use.name); err != nil {
+			col := runeOffset(src, use.at)
+			return &ExprError{Source: src, Column: col, Offset: col, Msg: err.Error()}
+		}
+	}
+	return nil
+}
+
+// secretRefs lists the secrets named, in source order.
+func (p *exprPatcher) secretRefs(src string) []secretRef {
+	var out []secretRef
+	for _, id := range p.secretIdents {
+		use := p.secretMembers[id]
+		out = append(out, secretRef{name: use.name, off: runeOffset(src, use.at)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].off < out[j].off })
+	return out
+}
+
+// runeOffset converts expr's rune offset into src to a byte offset.
+func runeOffset(src string, runes int) int {
+	n := 0
+	for i := range src {
+		if n == runes {
+			return i
+		}
+		n++
+	}
+	return len(src)
+}
+
 func exprOptions(p *exprPatcher) []expr.Option {
 	opts := []expr.Option{
 		expr.Env(Env{}),
@@ -213,6 +291,7 @@ type Template struct {
 type templatePart struct {
 	text string
 	expr *Expr
+	at   int // byte offset of the expression's source in the template's raw text
 }
 
 // CompileTemplate compiles s. n8n's expression marker, a leading "=" on a string that holds
@@ -248,7 +327,7 @@ func CompileTemplate(s string) (*Template, error) {
 			ee.Offset = base + open + 2 + strings.Index(src, trimmed) + ee.Column
 			return nil, ee
 		}
-		t.parts = append(t.parts, templatePart{expr: e})
+		t.parts = append(t.parts, templatePart{expr: e, at: base + open + 2 + strings.Index(src, trimmed)})
 		i = end + 2
 	}
 	if len(t.parts) == 1 && t.parts[0].expr != nil {

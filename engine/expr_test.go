@@ -100,6 +100,11 @@ func TestTemplateCompileErrors(t *testing.T) {
 		{"x {{   }}", 2, "empty expression"},
 		{"{{ nosuchfunc(1) }}", 3, "unknown name nosuchfunc"},
 		{"={{ $json.a +* 2 }}", 13, "unexpected token Operator(\"*\")"},
+		// $secrets names one secret, with a constant, so the loader knows every secret used.
+		{"{{ toJSON($secrets) }}", 10, "$secrets can only be used as $secrets.NAME"},
+		{"{{ $secrets[$json.name] }}", 3, "$secrets can only be used as $secrets.NAME"},
+		{`{{ $secrets["a-b"] }}`, 12, `secret name "a-b"`},
+		{`{{ "é" + $secrets.A + toJSON($secrets) }}`, 30, "$secrets can only be used"}, // byte offsets
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {

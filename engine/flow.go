@@ -18,10 +18,16 @@ type Flow struct {
 	// Triggers are the trigger nodes, in file order.
 	Triggers []*FlowNode
 	byName   map[string]*FlowNode
+	// secretNames are the secrets the flow's expressions name, sorted.
+	secretNames []string
 }
 
 // Node returns the node with that name, or nil.
 func (f *Flow) Node(name string) *FlowNode { return f.byName[name] }
+
+// SecretNames returns the names of the secrets the flow's expressions use ($secrets.NAME),
+// sorted.
+func (f *Flow) SecretNames() []string { return append([]string(nil), f.secretNames...) }
 
 // FlowSettings are a flow's "settings".
 type FlowSettings struct {

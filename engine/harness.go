@@ -72,6 +72,16 @@ type ExecOption func(*execution)
 // WithEnv sets $env.
 func WithEnv(env map[string]string) ExecOption { return func(e *execution) { e.osEnv = envMap(env) } }
 
+// WithSecrets sets $secrets: name → value.
+func WithSecrets(secrets map[string]string) ExecOption {
+	return func(e *execution) {
+		e.secrets = make(map[string]any, len(secrets))
+		for k, v := range secrets {
+			e.secrets[k] = v
+		}
+	}
+}
+
 // WithNodeOutputs sets $node: name → items that node output on its first port.
 func WithNodeOutputs(outs map[string][]Item) ExecOption {
 	return func(e *execution) {

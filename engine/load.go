@@ -15,6 +15,10 @@ import (
 // that validates is a flow that loads.
 type Loader struct {
 	Registry *Registry
+	// Secrets, when set, must hold every secret a flow names ($secrets.NAME): one it lacks is
+	// a load error at the name's place in the file. When nil, secret names are checked only
+	// for form, so that flowd validate works where no secrets are configured.
+	Secrets Secrets
 }
 
 // LoadFile reads and loads one flow file.
@@ -61,7 +65,7 @@ func (l *Loader) LoadFiles(paths []string) ([]*Flow, Problems) {
 // Load builds a flow from a file's bytes. It returns nil and the problems when the flow has
 // any error; warnings come back with a flow.
 func (l *Loader) Load(file string, src []byte) (*Flow, Problems) {
-	ld := &loading{file: file, src: src, reg: l.Registry, broken: map[string]bool{}, locks: map[*FlowNode]*jvalue{}}
+	ld := &loading{file: file, src: src, reg: l.Registry, secrets: l.Secrets, broken: map[string]bool{}, locks: map[*FlowNode]*jvalue{}}
 	f := ld.load()
 	// Report like a compiler: in file order.
 	sort.SliceStable(ld.probs, func(i, j int) bool {
@@ -75,10 +79,11 @@ func (l *Loader) Load(file string, src []byte) (*Flow, Problems) {
 }
 
 type loading struct {
-	file  string
-	src   []byte
-	reg   *Registry
-	probs Problems
+	file    string
+	src     []byte
+	reg     *Registry
+	secrets Secrets
+	probs   Problems
 	// broken holds the names of nodes that failed to build, so connections naming them do
 	// not add a second, misleading problem.
 	broken map[string]bool
@@ -171,6 +176,7 @@ func (ld *loading) load() *Flow {
 			f.Triggers = append(f.Triggers, n)
 		}
 	}
+	sort.Strings(f.secretNames)
 	ld.connections(f, root.get("connections"))
 	if ld.graph(f, srcs, root) {
 		for _, n := range f.Nodes {
@@ -376,6 +382,7 @@ func (ld *loading) node(f *Flow, i int, nv *jvalue) *FlowNode {
 		return nil
 	}
 	params := newParams(pv, "parameters", n.Type.Params)
+	params.parent.secrets = ld.secrets
 	params.checkSpec(n.Type.Params)
 	impl, err := n.Type.New(&NodeConfig{Flow: f.ID, Name: n.Name, Type: n.Type, Params: params, Settings: &f.Settings})
 	if err != nil {
@@ -401,6 +408,11 @@ func (ld *loading) node(f *Flow, i int, nv *jvalue) *FlowNode {
 		}
 		for _, k := range e.staticKeys {
 			keys[k] = true
+		}
+		for _, ref := range e.secrets {
+			if !contains(f.secretNames, ref.name) {
+				f.secretNames = append(f.secretNames, ref.name)
+			}
 		}
 	}
 	for k := range keys {

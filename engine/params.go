@@ -50,6 +50,8 @@ type paramsRoot struct {
 	errs     []paramError
 	children []*Params
 	exprs    []*Expr
+	// secrets, when not nil, must hold every secret an expression names (Loader.Secrets).
+	secrets Secrets
 }
 
 type paramError struct {
@@ -225,7 +227,34 @@ func (p *Params) templateOf(v *jvalue, path string) *Template {
 		return nil
 	}
 	p.parent.exprs = append(p.parent.exprs, t.Exprs()...)
+	if v.kind == jstring {
+		for _, part := range t.parts {
+			if part.expr != nil {
+				p.parent.checkSecrets(part.expr, v.off, part.at, path)
+			}
+		}
+	}
 	return t
+}
+
+// checkSecrets records a problem for each secret e names that r.secrets lacks; e's source
+// starts at byte at of the string whose literal starts at literalOff.
+func (r *paramsRoot) checkSecrets(e *Expr, literalOff, at int, path string) {
+	if r.secrets == nil {
+		return
+	}
+	for _, ref := range e.secrets {
+		if _, ok := r.secrets.Secret(ref.name); ok {
+			continue
+		}
+		hint := ""
+		if l, ok := r.secrets.(interface{ Names() []string }); ok {
+			hint = DidYouMean(ref.name, l.Names())
+		}
+		r.record(encodeStringOff(literalOff, at+ref.off), path, fmt.Sprintf(
+			"$secrets.%s: no such secret%s; set %s%s or add %s=… to the secrets file",
+			ref.name, hint, SecretEnvPrefix, ref.name, ref.name))
+	}
 }
 
 // Offsets into a string's content are encoded as negative numbers until the loader, which has
@@ -674,6 +703,7 @@ func (t Text) Expr(at int, src string) *Expr {
 		return nil
 	}
 	t.p.parent.exprs = append(t.p.parent.exprs, e)
+	t.p.parent.checkSecrets(e, t.v.off, at, t.Path)
 	return e
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"sync"
 	"time"
+
+	"github.com/flowd/flowd/engine/redact"
 )
 
 // Item is one JSON object flowing between nodes. Values are what encoding/json decodes into
@@ -25,7 +27,8 @@ const (
 )
 
 // Run is the record of one execution of a flow: what started it, how it ended and what every
-// node did. It is what `flowd run` prints, what the API returns and what the UI draws.
+// node did. It is what `flowd run` prints, what the API returns and what the UI draws —
+// redacted (see Redacted).
 type Run struct {
 	ID          string    `json:"id"`
 	FlowID      string    `json:"flowId"`
@@ -41,6 +44,9 @@ type Run struct {
 	// Nodes holds one entry per node execution, in execution order. A node with two incoming
 	// connections that received two deliveries appears twice.
 	Nodes []NodeRun `json:"nodes"`
+
+	// redactor is set on the live record Executor.Run returns: it redacts the record's JSON.
+	redactor *redact.Redactor
 }
 
 // Duration is how long the run took, or has taken so far.

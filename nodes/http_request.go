@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/redact"
 )
 
 // Defaults of the httpRequest node.
@@ -429,6 +431,74 @@ type httpCall struct {
 	header http.Header
 	body   []byte // nil means none
 	desc   string // "POST https://host/path", safe to show
+	// creds are the credentials the request carries, kept out of the node's output and
+	// errors: a server that echoes its request (or quotes it in an error) must not put them
+	// into the run's data.
+	creds sentCredentials
+}
+
+// sentCredentials are the credentials one request sends: the authentication header and the
+// values of headers, query parameters and form or JSON body fields with sensitive names
+// (redact.IsSensitiveKey), as sent and as they appear encoded.
+type sentCredentials []string
+
+// add records v in each form given; values shorter than redact.MinSecretLen are left out,
+// as they would match by chance.
+func (s *sentCredentials) add(forms ...string) {
+	for _, v := range forms {
+		if len(v) >= redact.MinSecretLen && !slices.Contains(*s, v) {
+			*s = append(*s, v)
+		}
+	}
+	// Longest first, so that a credential containing another is replaced whole.
+	slices.SortStableFunc(*s, func(a, b string) int { return len(b) - len(a) })
+}
+
+// addValue records a value sent under a name (header, query parameter, form field) when the
+// name is sensitive.
+func (s *sentCredentials) addValue(name, v string) {
+	if redact.IsSensitiveKey(name) {
+		s.add(v, url.QueryEscape(v))
+	}
+}
+
+// scrub returns x with every credential replaced by redact.Mask.
+func (s sentCredentials) scrub(x string) string {
+	for _, c := range s {
+		if strings.Contains(x, c) {
+			x = strings.ReplaceAll(x, c, redact.Mask)
+		}
+	}
+	return x
+}
+
+// scrubValue replaces credentials in the strings (and keys) of a decoded JSON value.
+func (s sentCredentials) scrubValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return s.scrub(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[s.scrub(k)] = s.scrubValue(e)
+		}
+		return out
+	case []any:
+		for i, e := range x {
+			x[i] = s.scrubValue(e)
+		}
+		return x
+	}
+	return v
+}
+
+// scrubError returns err, or an error with the same message less the credentials.
+func (s sentCredentials) scrubError(err error) error {
+	msg := err.Error()
+	if clean := s.scrub(msg); clean != msg {
+		return errors.New(clean)
+	}
+	return err
 }
 
 // httpResult is a response with its body read.
@@ -454,7 +524,7 @@ func (h *httpRequest) Run(ctx context.Context, in *engine.Input, out *engine.Out
 		}
 		call, err := h.build(env)
 		if err != nil {
-			out.FailItem(i, item, err)
+			out.FailItem(i, item, call.creds.scrubError(err))
 			continue
 		}
 		items, err := h.do(ctx, call)
@@ -462,23 +532,39 @@ func (h *httpRequest) Run(ctx context.Context, in *engine.Input, out *engine.Out
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return fmt.Errorf("item %d: %s: %w", i, call.desc, ctxErr)
 			}
-			out.FailItem(i, item, err)
+			out.FailItem(i, item, call.creds.scrubError(err))
 			continue
+		}
+		if len(call.creds) > 0 {
+			for j, it := range items {
+				items[j] = call.creds.scrubValue(it).(map[string]any)
+			}
 		}
 		out.Emit(0, items...)
 	}
 	return nil
 }
 
-// build evaluates the item's URL, query, headers, body and authentication.
+// build evaluates the item's URL, query, headers, body and authentication. The call comes
+// back with the credentials gathered so far even with an error, so the error can be
+// scrubbed of them.
 func (h *httpRequest) build(env *engine.Env) (*httpCall, error) {
+	c := &httpCall{method: h.method, header: http.Header{}}
 	s, err := h.url.EvalString(env)
 	if err != nil {
-		return nil, fmt.Errorf("parameters.url: %w", err)
+		return c, fmt.Errorf("parameters.url: %w", err)
 	}
 	u, err := parseHTTPURL(s)
 	if err != nil {
-		return nil, fmt.Errorf("parameters.url: %w", err)
+		return c, fmt.Errorf("parameters.url: %w", err)
+	}
+	if pw, ok := u.User.Password(); ok {
+		c.creds.add(pw, url.QueryEscape(pw))
+	}
+	for name, vals := range u.Query() {
+		for _, v := range vals {
+			c.creds.addValue(name, v)
+		}
 	}
 	if len(h.query) > 0 {
 		var b strings.Builder
@@ -486,9 +572,10 @@ func (h *httpRequest) build(env *engine.Env) (*httpCall, error) {
 		for _, q := range h.query {
 			vals, err := textValues(q.Value, env)
 			if err != nil {
-				return nil, fmt.Errorf("parameters.query.%s: %w", q.Name, err)
+				return c, fmt.Errorf("parameters.query.%s: %w", q.Name, err)
 			}
 			for _, v := range vals {
+				c.creds.addValue(q.Name, v)
 				if b.Len() > 0 {
 					b.WriteByte('&')
 				}
@@ -499,7 +586,7 @@ func (h *httpRequest) build(env *engine.Env) (*httpCall, error) {
 		}
 		u.RawQuery = b.String()
 	}
-	c := &httpCall{method: h.method, url: u, header: http.Header{}, desc: h.method + " " + safeURL(u)}
+	c.url, c.desc = u, h.method+" "+safeURL(u)
 
 	c.header.Set("User-Agent", httpUserAgent)
 	if h.format == "text" {
@@ -508,14 +595,14 @@ func (h *httpRequest) build(env *engine.Env) (*httpCall, error) {
 		c.header.Set("Accept", "application/json, */*;q=0.8")
 	}
 	if err := h.buildBody(env, c); err != nil {
-		return nil, err
+		return c, err
 	}
 
 	seen := map[string]bool{}
 	for _, hd := range h.headers {
 		vals, err := textValues(hd.Value, env)
 		if err != nil {
-			return nil, fmt.Errorf("parameters.headers.%s: %w", hd.Name, err)
+			return c, fmt.Errorf("parameters.headers.%s: %w", hd.Name, err)
 		}
 		name := http.CanonicalHeaderKey(hd.Name)
 		if !seen[name] {
@@ -523,8 +610,12 @@ func (h *httpRequest) build(env *engine.Env) (*httpCall, error) {
 			c.header.Del(name)
 		}
 		for _, v := range vals {
+			c.creds.addValue(name, v)
+			if name == "Authorization" || name == "Proxy-Authorization" {
+				c.creds.add(authCredential(v))
+			}
 			if !validHeaderValue(v) {
-				return nil, fmt.Errorf("parameters.headers.%s: value holds a line break or control character", hd.Name)
+				return c, fmt.Errorf("parameters.headers.%s: value holds a line break or control character", hd.Name)
 			}
 			if name == "Host" {
 				c.host = v
@@ -551,6 +642,13 @@ func (h *httpRequest) buildBody(env *engine.Env, c *httpCall) error {
 		}
 		c.body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		c.header.Set("Content-Type", "application/json")
+		if fields, ok := v.(map[string]any); ok {
+			for k, fv := range fields {
+				if s, ok := fv.(string); ok {
+					c.creds.addValue(k, s)
+				}
+			}
+		}
 	case "form":
 		v, err := h.body.Eval(env)
 		if err != nil {
@@ -565,10 +663,12 @@ func (h *httpRequest) buildBody(env *engine.Env, c *httpCall) error {
 			if list, ok := fv.([]any); ok {
 				for _, e := range list {
 					form.Add(k, engine.FormatValue(e))
+					c.creds.addValue(k, engine.FormatValue(e))
 				}
 				continue
 			}
 			form.Add(k, engine.FormatValue(fv))
+			c.creds.addValue(k, engine.FormatValue(fv))
 		}
 		c.body = []byte(form.Encode())
 		c.header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -625,21 +725,34 @@ func (h *httpRequest) buildAuth(env *engine.Env, c *httpCall) error {
 		if strings.Contains(user, ":") {
 			return errors.New("parameters.auth.user: a basic-auth user name must not contain a colon")
 		}
-		c.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
+		encoded := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+		c.creds.add(password, url.QueryEscape(password), encoded, user+":"+password)
+		c.header.Set("Authorization", "Basic "+encoded)
 	case "bearer":
 		token, err := eval("token", a.token)
 		if err != nil {
 			return err
 		}
+		c.creds.add(token, url.QueryEscape(token))
 		c.header.Set("Authorization", "Bearer "+token)
 	case "header":
 		v, err := eval("value", a.value)
 		if err != nil {
 			return err
 		}
+		c.creds.add(v, url.QueryEscape(v), authCredential(v))
 		c.header.Set(a.name, v)
 	}
 	return nil
+}
+
+// authCredential is the credential of an Authorization header value: what follows the
+// scheme ("Bearer abc" gives "abc"), or the whole value when it has no scheme.
+func authCredential(v string) string {
+	if _, cred, ok := strings.Cut(strings.TrimSpace(v), " "); ok {
+		return strings.TrimSpace(cred)
+	}
+	return v
 }
 
 // do sends the call, with retries, and turns the response into items.

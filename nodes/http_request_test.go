@@ -410,6 +410,78 @@ func TestHTTPAuthErrorsHideTheCredential(t *testing.T) {
 	}
 }
 
+// TestHTTPOutputHoldsNoSentCredential sends credentials every way the node can to a server
+// that echoes its request, in its answer and in an error: no credential may come back in the
+// node's output or error, while the rest of the echo does.
+func TestHTTPOutputHoldsNoSentCredential(t *testing.T) {
+	var rec *recorder
+	srv, rec := newServer(t, func(w http.ResponseWriter, r *http.Request, hit int) {
+		echo, _ := json.Marshal(map[string]any{
+			"headers": r.Header, "query": r.URL.RawQuery, "form": rec.all()[hit-1].Body, "path": r.URL.Path,
+			"auth": r.Header.Get("Authorization"), "note": "you sent " + r.Header.Get("Authorization"),
+		})
+		if r.URL.Query().Get("fail") != "" {
+			reply(w, http.StatusUnauthorized, "text/plain", "rejected: "+string(echo))
+			return
+		}
+		reply(w, http.StatusOK, "application/json", string(echo))
+	})
+	secrets := engine.WithSecrets(map[string]string{
+		"PASS": "pa55-w0rd", "TOKEN": "t0ken-value", "KEY": "k3y-value", "QKEY": "q-k3y/value", "FORMSECRET": "f0rm secret",
+	})
+	tests := []struct {
+		name   string
+		params string
+		leaks  []string // must not come back
+		keeps  string   // must come back
+	}{
+		{"basic auth", `{"url": "SERVER/a", "auth": {"type": "basic", "user": "ada", "password": "{{ $secrets.PASS }}"}}`,
+			[]string{"pa55-w0rd", "YWRhOnBhNTUtdzByZA=="}, `"path":"/a"`},
+		{"bearer auth", `{"url": "SERVER/b", "auth": {"type": "bearer", "token": "{{ $secrets.TOKEN }}"}}`,
+			[]string{"t0ken-value"}, `"path":"/b"`},
+		{"header auth", `{"url": "SERVER/c", "auth": {"type": "header", "name": "X-Partner-Key", "value": "{{ $secrets.KEY }}"}}`,
+			[]string{"k3y-value"}, `"path":"/c"`},
+		{"sensitive header", `{"url": "SERVER/d", "headers": {"X-API-Key": "{{ $secrets.KEY }}", "Authorization": "Token {{ $secrets.TOKEN }}", "X-Trace": "trace-1"}}`,
+			[]string{"k3y-value", "t0ken-value"}, "trace-1"},
+		{"sensitive query parameter", `{"url": "SERVER/e", "query": {"api_key": "{{ $secrets.QKEY }}", "page": "2"}}`,
+			[]string{"q-k3y/value", "q-k3y%2Fvalue"}, "page=2"},
+		{"key in the URL", `{"url": "SERVER/f?access_token={{ $secrets.TOKEN }}&page=3"}`,
+			[]string{"t0ken-value"}, "page=3"},
+		{"sensitive form field", `{"method": "POST", "url": "SERVER/g", "bodyType": "form", "body": {"client_secret": "{{ $secrets.FORMSECRET }}", "grant_type": "client_credentials"}}`,
+			[]string{"f0rm secret", "f0rm+secret"}, "grant_type=client_credentials"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := execHTTP(t, loadHTTP(t, tc.params, srv), nil, secrets)
+			if len(res.Failed) > 0 {
+				t.Fatalf("failed: %v", res.Failed[0].Err)
+			}
+			out, _ := json.Marshal(res.Ports[0])
+			for _, leak := range tc.leaks {
+				if strings.Contains(string(out), leak) {
+					t.Errorf("output holds %q:\n%s", leak, out)
+				}
+			}
+			if !strings.Contains(string(out), tc.keeps) || !strings.Contains(string(out), "••••") {
+				t.Errorf("output lacks %q or the mask:\n%s", tc.keeps, out)
+			}
+
+			// The same request answered with an error quoting it.
+			failing := strings.Replace(tc.params, `"url": "SERVER/`, `"query": {"fail": "1"}, "url": "SERVER/`, 1)
+			if strings.Contains(tc.params, `"query"`) {
+				failing = strings.Replace(tc.params, `"page": "2"`, `"page": "2", "fail": "1"`, 1)
+			}
+			res = execHTTP(t, loadHTTP(t, failing, srv), nil, secrets)
+			msg := wantFailure(t, res, "HTTP 401")
+			for _, leak := range tc.leaks {
+				if strings.Contains(msg, leak) {
+					t.Errorf("error holds %q: %s", leak, msg)
+				}
+			}
+		})
+	}
+}
+
 func TestHTTPQueryAndHeaders(t *testing.T) {
 	srv, rec := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		reply(w, http.StatusOK, "application/json", `{}`)

@@ -60,7 +60,7 @@ func (h *webhooks) authorize(w http.ResponseWriter, r *http.Request, m *WebhookM
 	reqID := middleware.GetReqID(r.Context())
 	secret, ok := h.secret(a.Secret)
 	if !ok {
-		h.log.Error("webhook secret is not set", "flow", m.Flow.ID, "node", m.Node.Name, "secret", a.Secret, "request", reqID)
+		h.log.Error("webhook secret is not set", "flow", m.Flow.ID, "node", m.Node.Name, "secretName", a.Secret, "request", reqID)
 		renderError(w, r, h.log, http.StatusInternalServerError,
 			fmt.Sprintf("webhook secret %q is not set; flowd cannot check this webhook's requests", a.Secret))
 		return false

@@ -1,17 +1,24 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/web"
 )
 
@@ -116,5 +123,58 @@ func TestHashPassword(t *testing.T) {
 	cmd.Stdin = strings.NewReader("short\n")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "shorter than 8") {
 		t.Errorf("short password: %v %s", err, out)
+	}
+}
+
+const signedFlow = `{"id": "signed", "nodes": [
+	{"name": "Hook", "type": "webhook", "parameters": {"path": "signed", "httpMethod": "POST",
+	 "responseMode": "lastNode", "authentication": "hmac", "secret": "HOOK_KEY"}},
+	{"name": "Echo", "type": "code", "parameters": {"return": {"got": "{{ $json.body.n }}"}}}],
+ "connections": {"Hook": ["Echo"]}}`
+
+func TestServeSignedWebhook(t *testing.T) {
+	const key = "hmac-key-for-the-e2e-test"
+	dir := flowsDir(t, map[string]string{"signed.json": signedFlow})
+	db := filepath.Join(t.TempDir(), "flowd.db")
+
+	// A webhook whose secret is not configured is refused at start, not at every request.
+	cmd := exec.Command(flowdBin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--flows", dir, "--demo")
+	cmd.Env = commandEnv(nil)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), `secret "HOOK_KEY" is not set`) {
+		t.Fatalf("serve without the webhook's secret: %v\n%s", err, out)
+	}
+
+	s := startServe(t, dir, db, []string{"FLOWD_SECRET_HOOK_KEY=" + key}, "--demo")
+	send := func(body string, ts int64, sign string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.url("/webhook/signed"), strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Flowd-Timestamp", strconv.FormatInt(ts, 10))
+		mac := hmac.New(sha256.New, []byte(sign))
+		fmt.Fprintf(mac, "%d.%s", ts, body)
+		req.Header.Set("X-Flowd-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	now := time.Now().Unix()
+	if code := send(`{"n": 1}`, now, key); code != 200 {
+		t.Errorf("signed request: %d", code)
+	}
+	if code := send(`{"n": 1}`, now, "wrong key"); code != 403 {
+		t.Errorf("wrongly signed request: %d", code)
+	}
+	if code := send(`{"n": 1}`, now-3600, key); code != 403 {
+		t.Errorf("replayed request an hour old: %d", code)
+	}
+	var runs struct{ Runs []engine.Run }
+	if code := s.call("GET", "/api/runs?flow=signed", "", "", &runs); code != 200 || len(runs.Runs) != 1 {
+		t.Errorf("runs of the signed flow: %d, %d runs; want only the accepted one", code, len(runs.Runs))
+	}
+	if strings.Contains(s.log.String(), key) {
+		t.Error("the webhook key is in the log")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/redact"
 	"github.com/flowd/flowd/storage"
 )
 
@@ -48,12 +49,21 @@ type result struct {
 	run            engine.Run // decoded from stdout when it holds a run record
 }
 
+// testSecrets are the client credentials of every flowd a test starts, as the token flow
+// names them; a test's own env comes after them and may override them ("NAME=" unsets).
+var testSecrets = []string{"FLOWD_SECRET_CLIENT_ID=app", "FLOWD_SECRET_CLIENT_SECRET=s3cret"}
+
+// commandEnv is the environment of a flowd a test starts: the test's, testSecrets, env.
+func commandEnv(env []string) []string {
+	return append(append(os.Environ(), testSecrets...), env...)
+}
+
 func flowd(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, flowdBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = commandEnv(env)
 	cmd.Dir = repoRoot(t)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -160,14 +170,15 @@ func ranNode(r result, name string) bool {
 func TestTokenFlowRefreshesOnlyWhenStale(t *testing.T) {
 	ts := newTokenServer(t, 3600)
 	db := filepath.Join(t.TempDir(), "flowd.db")
-	env := []string{"TOKEN_URL=" + ts.URL + "/token", "CLIENT_ID=app", "CLIENT_SECRET=s3cret"}
+	env := []string{"TOKEN_URL=" + ts.URL + "/token", "FLOWD_SECRET_CLIENT_ID=app", "FLOWD_SECRET_CLIENT_SECRET=s3cret"}
 
 	first := flowd(t, env, "run", "flows/token-refresh.json", "--db", db)
 	if first.code != 0 || first.run.Status != engine.StatusSuccess {
 		t.Fatalf("first run: exit %d\n%s\n%s", first.code, first.stdout, first.stderr)
 	}
-	if ts.hits.Load() != 1 || finalItem(t, first)["accessToken"] != "tok-1" {
-		t.Fatalf("first run: %d hits, item %v", ts.hits.Load(), finalItem(t, first))
+	// The printed record is redacted; static data holds the token.
+	if ts.hits.Load() != 1 || finalItem(t, first)["accessToken"] != redact.Mask || storedToken(t, db) != "tok-1" {
+		t.Fatalf("first run: %d hits, item %v, stored %v", ts.hits.Load(), finalItem(t, first), storedToken(t, db))
 	}
 	// RFC 6749 §4.4: form body and HTTP basic client authentication.
 	if ts.lastForm != "grant_type=client_credentials" || ts.lastAuth != "Basic YXBwOnMzY3JldA==" {
@@ -179,8 +190,8 @@ func TestTokenFlowRefreshesOnlyWhenStale(t *testing.T) {
 	if second.code != 0 || ts.hits.Load() != 1 {
 		t.Fatalf("second run: exit %d, %d hits\n%s", second.code, ts.hits.Load(), second.stderr)
 	}
-	if got := finalItem(t, second)["accessToken"]; got != "tok-1" || ranNode(second, "get new accessToken") {
-		t.Fatalf("second run used %v, refreshed %v", got, ranNode(second, "get new accessToken"))
+	if got := storedToken(t, db); got != "tok-1" || ranNode(second, "get new accessToken") {
+		t.Fatalf("second run left %v, refreshed %v", got, ranNode(second, "get new accessToken"))
 	}
 	if second.run.Mode != "manual" || second.run.Trigger != "Webhook" || len(second.run.FlowVersion) != 12 {
 		t.Errorf("run record %+v", second.run)
@@ -214,10 +225,7 @@ func TestTokenFlowRefreshesAfterExpiry(t *testing.T) {
 	if second.code != 0 || ts.hits.Load() != 2 {
 		t.Fatalf("exit %d, %d hits\n%s", second.code, ts.hits.Load(), second.stderr)
 	}
-	if got := finalItem(t, second)["accessToken"]; got != "tok-2" {
-		t.Fatalf("token after expiry = %v, want tok-2", got)
-	}
-	if storedToken(t, db) != "tok-2" {
+	if !ranNode(second, "get new accessToken") || storedToken(t, db) != "tok-2" {
 		t.Fatalf("stored token = %v", storedToken(t, db))
 	}
 }
@@ -267,14 +275,27 @@ func TestRunWithoutTokenURLSaysSo(t *testing.T) {
 }
 
 func TestRunDemoTokenEndpoint(t *testing.T) {
+	// No client credentials configured: --demo gives the demo endpoint's to $secrets.
+	noSecrets := []string{"TOKEN_URL=", "FLOWD_SECRET_CLIENT_ID=", "FLOWD_SECRET_CLIENT_SECRET="}
 	db := filepath.Join(t.TempDir(), "flowd.db")
-	r := flowd(t, []string{"TOKEN_URL="}, "run", "flows/token-refresh.json", "--db", db, "--demo")
+	r := flowd(t, noSecrets, "run", "flows/token-refresh.json", "--db", db, "--demo")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	tok, _ := finalItem(t, r)["accessToken"].(string)
-	if !strings.HasPrefix(tok, "demo-") || storedToken(t, db) != tok {
-		t.Fatalf("token %q stored %v", tok, storedToken(t, db))
+	tok, _ := storedToken(t, db).(string)
+	if !strings.HasPrefix(tok, "demo-") || finalItem(t, r)["accessToken"] != redact.Mask {
+		t.Fatalf("stored token %q, printed %v", tok, finalItem(t, r)["accessToken"])
+	}
+	// The demo endpoint checks the credentials it was given; configured ones win over the
+	// demo ones, and the flow sends those.
+	r = flowd(t, []string{"TOKEN_URL="}, "run", "flows/token-refresh.json", "--db", filepath.Join(t.TempDir(), "flowd.db"), "--demo")
+	if r.code != 0 {
+		t.Fatalf("with configured credentials: exit %d\n%s", r.code, r.stderr)
+	}
+	// Without --demo and without secrets, the token flow does not load.
+	r = flowd(t, noSecrets, "run", "flows/token-refresh.json", "--db", db)
+	if r.code != 1 || !strings.Contains(r.stderr, "parameters.auth.user: $secrets.CLIENT_ID: no such secret; set FLOWD_SECRET_CLIENT_ID") {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 	}
 }
 

@@ -28,6 +28,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	trigger := fs.String("trigger", "", "`name` of the trigger node to start from (default: the first)")
 	input := fs.String("input", "", `trigger item as JSON: {"json": {...}}, an object, or a list of them`)
 	demo := fs.Bool("demo", false, "serve a throw-away OAuth2 token endpoint on 127.0.0.1 and point TOKEN_URL at it")
+	var sf secretFlags
+	sf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowd run FLOW.json [flags]")
 		fs.PrintDefaults()
@@ -52,9 +54,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowd run: --input: %v\n", err)
 		return exitUsage
 	}
-	logger := newLogger(stderr)
+	sec, usage, err := sf.load(*demo)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowd run: %v\n", err)
+		if usage {
+			return exitUsage
+		}
+		return exitProblem
+	}
+	logger := sec.logger(stderr)
 
-	loader := &engine.Loader{Registry: nodes.NewRegistry()}
+	loader := &engine.Loader{Registry: nodes.NewRegistry(), Secrets: sec.store}
 	flow, probs := loader.LoadFile(file)
 	for _, p := range probs {
 		fmt.Fprintln(stderr, p.Error())
@@ -65,7 +75,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	env := environ()
 	if *demo {
-		stopDemo, url, err := startDemoIssuer(ctx)
+		stopDemo, url, err := startDemoIssuer(ctx, demoIssuer(sec.store, 0))
 		if err != nil {
 			fmt.Fprintf(stderr, "flowd run: %v\n", err)
 			return exitProblem
@@ -89,7 +99,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	x := &engine.Executor{Store: static, Logger: logger, Env: env}
+	x := &engine.Executor{Store: static, Logger: logger, Env: env, Secrets: sec.store, Redactor: sec.redactor}
 	rec, err := x.Run(ctx, flow, engine.RunRequest{Trigger: *trigger, Mode: "manual", Items: items})
 	if err != nil {
 		fmt.Fprintf(stderr, "flowd run: %v\n", err)
@@ -100,7 +110,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(rec); err != nil {
+	if err := enc.Encode(rec.Redacted()); err != nil {
 		fmt.Fprintf(stderr, "flowd run: print run: %v\n", err)
 		return exitProblem
 	}
@@ -133,13 +143,13 @@ func parseInput(s string) ([]engine.Item, error) {
 }
 
 // startDemoIssuer serves a demo token endpoint on a free loopback port until stop is called.
-func startDemoIssuer(ctx context.Context) (stop func(), url string, err error) {
+func startDemoIssuer(ctx context.Context, issuer *web.DemoTokenIssuer) (stop func(), url string, err error) {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", fmt.Errorf("start demo token endpoint: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/demo/oauth/token", &web.DemoTokenIssuer{})
+	mux.Handle("/demo/oauth/token", issuer)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	stop = func() {

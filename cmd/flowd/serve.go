@@ -21,6 +21,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/redact"
 	"github.com/flowd/flowd/nodes"
 	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/web"
@@ -39,6 +40,10 @@ type serveConfig struct {
 	Insecure bool
 	// MetricsAddr, when set, serves /metrics there instead of on Addr.
 	MetricsAddr string
+	// Secrets gives $secrets and is what flows' secret names are checked against; Redactor
+	// redacts run records. nil: no secrets, records stored as they are (in-process tests).
+	Secrets  engine.Secrets
+	Redactor *redact.Redactor
 }
 
 // cmdServe serves every flow in a folder: webhooks, schedules, the JSON API. It returns when
@@ -59,6 +64,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.Auth = &web.Auth{
 		Token: os.Getenv("FLOWD_AUTH_TOKEN"), User: os.Getenv("FLOWD_AUTH_USER"), PasswordHash: os.Getenv("FLOWD_AUTH_PASSWORD_HASH"),
 	}
+	var sf secretFlags
+	sf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowd serve [flags]")
 		fs.PrintDefaults()
@@ -70,7 +77,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return exitUsage
 	}
-	logger := newLogger(stderr)
+	sec, usage, err := sf.load(cfg.Demo)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowd serve: %v\n", err)
+		if usage {
+			return exitUsage
+		}
+		return exitProblem
+	}
+	cfg.Secrets, cfg.Redactor = sec.store, sec.redactor
+	logger := sec.logger(stderr)
 	a, err := startApp(ctx, cfg, logger)
 	if err != nil {
 		var probs engine.Problems
@@ -135,7 +151,7 @@ func (h *flowHolder) Current() *web.FlowSet { return h.p.Load() }
 // checks every flow, and starts serving. It refuses to start on any invalid flow, returning
 // the problems as engine.Problems.
 func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: logger, loader: &engine.Loader{Registry: nodes.NewRegistry()}, served: make(chan struct{})}
+	a := &app{cfg: cfg, log: logger, loader: &engine.Loader{Registry: nodes.NewRegistry(), Secrets: cfg.Secrets}, served: make(chan struct{})}
 	if err := checkExposure(cfg); err != nil {
 		return nil, err
 	}
@@ -174,7 +190,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	env := environ()
 	var demo http.Handler
 	if cfg.Demo {
-		demo = &web.DemoTokenIssuer{ExpiresIn: cfg.DemoExpiresIn}
+		demo = demoIssuer(cfg.Secrets, cfg.DemoExpiresIn)
 		if env["TOKEN_URL"] == "" {
 			env["TOKEN_URL"] = "http://" + ln.Addr().String() + "/demo/oauth/token"
 		}
@@ -183,7 +199,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 
 	metrics := web.NewMetrics()
 	events := web.NewEvents() // the UI's live updates, fed by every run whatever started it
-	exec := &engine.Executor{Store: events.Store(metrics.Store(static)), Logger: logger, Env: env}
+	exec := &engine.Executor{Store: events.Store(metrics.Store(static)), Logger: logger, Env: env, Secrets: cfg.Secrets, Redactor: cfg.Redactor}
 	a.flows.p.Store(set)
 	a.sched = newScheduler(exec.Run, store, logger, time.Now)
 	a.sched.Apply(ctx, flows)
@@ -197,6 +213,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		Metrics:         metrics,
 		Events:          events,
 		Auth:            cfg.Auth,
+		Secrets:         cfg.Secrets,
 		SeparateMetrics: cfg.MetricsAddr != "",
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		Demo:            demo,
@@ -332,6 +349,15 @@ func (a *app) load() ([]*engine.Flow, *web.FlowSet, error) {
 	set, err := web.NewFlowSet(flows)
 	if err != nil {
 		return nil, nil, engine.Problems{{File: a.cfg.FlowsDir, Msg: err.Error()}}
+	}
+	// A webhook whose credential is missing would answer every request with 500: refuse it
+	// at load, as a missing $secrets name is.
+	if errs := web.CheckWebhookSecrets(set, a.cfg.Secrets); len(errs) > 0 {
+		probs := make(engine.Problems, len(errs))
+		for i, e := range errs {
+			probs[i] = &engine.Problem{File: a.cfg.FlowsDir, Msg: e.Error()}
+		}
+		return nil, nil, probs
 	}
 	return flows, set, nil
 }

@@ -61,7 +61,7 @@ func startServe(t *testing.T, flowsDir, db string, env []string, extra ...string
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--flows", flowsDir}, extra...)
 	cmd := exec.Command(flowdBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = commandEnv(env)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"encoding/json"
+
+	"github.com/flowd/flowd/engine/redact"
+)
+
+// Redacted returns the record as it is stored and shown: every node's input, output, error
+// and static-data changes, and the run's error, redacted by the Executor's Redactor — no
+// secret value, nothing under a sensitive key (a static-data change under a sensitive key
+// hides both sides), no credential in text. It is a copy; r is not changed. A record that
+// Executor.Run did not return (one read from a store, redacted when it was written) is
+// returned as it is.
+func (r *Run) Redacted() *Run {
+	if r.redactor == nil {
+		return r
+	}
+	return redactRun(r.redactor, r)
+}
+
+// MarshalJSON encodes the redacted record (see Redacted), so that a live record shown as JSON
+// — `flowd run` printing it, an API answering with it — shows what the store holds.
+func (r Run) MarshalJSON() ([]byte, error) {
+	type plain Run // without methods: no recursion
+	if r.redactor != nil {
+		return json.Marshal((*plain)(redactRun(r.redactor, &r)))
+	}
+	return json.Marshal(plain(r))
+}
+
+// redactErrors redacts the errors of the live record: unlike items, they are not data a flow
+// passes on, and callers show them (a webhook answering a failed run with its error).
+func (r *Run) redactErrors() {
+	r.Error = r.redactor.String(r.Error)
+	for i := range r.Nodes {
+		r.Nodes[i].Error = r.redactor.String(r.Nodes[i].Error)
+	}
+}
+
+func redactRun(red *redact.Redactor, r *Run) *Run {
+	out := *r
+	out.redactor = nil
+	out.Error = red.String(r.Error)
+	if r.Nodes == nil {
+		return &out
+	}
+	out.Nodes = make([]NodeRun, len(r.Nodes))
+	for i := range r.Nodes {
+		nr := r.Nodes[i]
+		nr.Input = redactItems(red, nr.Input)
+		if nr.Output != nil {
+			ports := make([][]Item, len(nr.Output))
+			for p, items := range nr.Output {
+				ports[p] = redactItems(red, items)
+			}
+			nr.Output = ports
+		}
+		nr.Error = red.String(nr.Error)
+		if nr.Static != nil {
+			changes := make([]StaticChange, len(nr.Static))
+			for c, ch := range nr.Static {
+				ch.Before = red.Under(ch.Key, ch.Before)
+				ch.After = red.Under(ch.Key, ch.After)
+				changes[c] = ch
+			}
+			nr.Static = changes
+		}
+		out.Nodes[i] = nr
+	}
+	return &out
+}
+
+func redactItems(red *redact.Redactor, items []Item) []Item {
+	if items == nil {
+		return nil
+	}
+	out := make([]Item, len(items))
+	for i, it := range items {
+		out[i] = red.Object(it)
+	}
+	return out
+}

@@ -1,0 +1,160 @@
+package redact
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+)
+
+// Mask stands in for a hidden value: under a sensitive key, or a credential in text.
+const Mask = "••••••••"
+
+// HidesValue reports whether a value must be hidden under a sensitive key: anything but null
+// and the empty string, which hold no secret ("accessToken: null" is exactly what one looks
+// for when a refresh went wrong).
+func HidesValue(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case string:
+		return x != ""
+	}
+	return true
+}
+
+// NamesSecret reports whether object m is a name/value pair naming a secret, the way header
+// and query lists are written ([{"name": "Authorization", "value": "Bearer …"}]): then its
+// "value" is hidden as if it stood under that name. It uses the process's key rules.
+func NamesSecret(m map[string]any) bool { return namesSecret(m, CurrentKeys()) }
+
+func namesSecret(m map[string]any, keys *Keys) bool {
+	if _, ok := m["value"]; !ok {
+		return false
+	}
+	for _, k := range [...]string{"name", "key"} {
+		if s, ok := m[k].(string); ok && keys.Sensitive(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// HiddenEntry reports whether the entry k: v of an object is hidden as a whole; pair is
+// NamesSecret of the object. It uses the process's key rules.
+func HiddenEntry(k string, v any, pair bool) bool { return hiddenEntry(k, v, pair, CurrentKeys()) }
+
+func hiddenEntry(k string, v any, pair bool, keys *Keys) bool {
+	return HidesValue(v) && (keys.Sensitive(k) || pair && k == "value")
+}
+
+// maxDepth bounds the masker's recursion. Values decoded by encoding/json nest at most
+// 10,000 levels; anything deeper was built in Go, most likely with a cycle.
+const maxDepth = 20_000
+
+// Value returns a masked deep copy of v by the process's key rules, with no secret values
+// (see Redactor.Value): every value under a sensitive key, at any depth, is replaced by Mask
+// as a whole, and credentials inside strings (see CredentialSpans) too; v is not modified.
+func Value(v any) any { return (&Redactor{keys: CurrentKeys()}).Value(v) }
+
+// Under masks v as the value found under key k, by the process's key rules: Mask when k is
+// sensitive (and v not null or ""), else Value(v).
+func Under(k string, v any) any { return (&Redactor{keys: CurrentKeys()}).Under(k, v) }
+
+// String returns s with every credential in it (see CredentialSpans) replaced by Mask, by
+// the process's key rules.
+func String(s string) string { return maskText(s, CurrentKeys()) }
+
+// masker makes one masked copy.
+type masker struct {
+	r      *Redactor
+	failed bool
+}
+
+func (m *masker) value(v any, depth int) any {
+	if m.failed {
+		return nil
+	}
+	if depth > maxDepth {
+		m.failed = true
+		return nil
+	}
+	switch x := v.(type) {
+	case nil, bool, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16,
+		uint32, uint64, uintptr, json.Number:
+		return x
+	case string:
+		return m.r.String(x)
+	case map[string]any:
+		return m.object(x, depth)
+	case []any:
+		if x == nil {
+			return x
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = m.value(e, depth+1)
+		}
+		return out
+	case []map[string]any:
+		if x == nil {
+			return x
+		}
+		out := make([]map[string]any, len(x))
+		for i, e := range x {
+			out[i] = m.object(e, depth+1)
+		}
+		return out
+	}
+	plain, ok := Plain(v)
+	if !ok {
+		m.failed = true
+		return nil
+	}
+	return m.value(plain, depth)
+}
+
+func (m *masker) object(x map[string]any, depth int) map[string]any {
+	if x == nil {
+		return nil
+	}
+	keys := m.r.keys
+	pair := namesSecret(x, keys)
+	out := make(map[string]any, len(x))
+	for k, e := range x {
+		if hiddenEntry(k, e, pair, keys) {
+			e = Mask
+		} else {
+			e = m.value(e, depth+1)
+		}
+		if mk := m.r.String(k); mk != k {
+			// A key that is itself a credential (a cache keyed by token): two such keys
+			// would collide once masked, so number the later ones.
+			k = mk
+			for n := 2; ; n++ {
+				if _, taken := out[k]; !taken {
+					break
+				}
+				k = mk + " #" + strconv.Itoa(n)
+			}
+		}
+		out[k] = e
+	}
+	return out
+}
+
+// Plain converts v of a type the masker does not walk (a struct, []string,
+// map[string]string, time.Time) to what encoding/json decodes its encoding to, numbers as
+// json.Number. It reports false when v cannot be encoded.
+func Plain(v any) (any, bool) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		return nil, false
+	}
+	return out, true
+}
