@@ -17,6 +17,10 @@ var (
 	ErrNoTrigger = errors.New("no such trigger")
 	// ErrNotFound is wrapped by stores when a requested record does not exist.
 	ErrNotFound = errors.New("not found")
+	// ErrStoreUnavailable is wrapped by stores when they cannot write at all — a full disk, a
+	// read-only or vanished file — as opposed to a problem with one record. Callers refuse
+	// new work (HTTP 503) until writes succeed again.
+	ErrStoreUnavailable = errors.New("the database cannot be written")
 )
 
 // Problem is one thing wrong with a flow file, positioned like a compiler message:

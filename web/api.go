@@ -293,7 +293,7 @@ func (a *api) runFlow(w http.ResponseWriter, r *http.Request) {
 	select {
 	case res := <-done:
 		if res.err != nil {
-			code := http.StatusInternalServerError
+			code := runErrorStatus(w, res.err)
 			if errors.Is(res.err, engine.ErrNoTrigger) {
 				code = http.StatusBadRequest
 			}

@@ -127,7 +127,7 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 			h.respond(w, r, hook, map[string]any{"message": "Workflow was started", "runId": id}, true)
 		case res := <-done:
 			if res.err != nil {
-				renderError(w, r, h.log, http.StatusInternalServerError, fmt.Sprintf("run %s could not be started: %v", id, res.err))
+				renderError(w, r, h.log, runErrorStatus(w, res.err), fmt.Sprintf("run %s could not be started: %v", id, res.err))
 				return
 			}
 			h.respond(w, r, hook, map[string]any{"message": "Workflow was started", "runId": id}, true)
@@ -287,6 +287,20 @@ func (h *webhooks) respond(w http.ResponseWriter, r *http.Request, hook *nodes.W
 	}
 }
 
+// storeRetryAfter is the Retry-After, in seconds, of a 503 for a database that cannot write.
+const storeRetryAfter = "30"
+
+// runErrorStatus is the status for a run that could not be started or recorded: 503, with
+// Retry-After, when the database cannot write — the caller should send again later, nothing
+// was kept — and 500 otherwise.
+func runErrorStatus(w http.ResponseWriter, err error) int {
+	if errors.Is(err, engine.ErrStoreUnavailable) {
+		w.Header().Set("Retry-After", storeRetryAfter)
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
 // bodyAllowed reports whether a response with this status may carry a body.
 func bodyAllowed(code int) bool {
 	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
@@ -301,7 +315,8 @@ func (h *webhooks) respondLastNode(w http.ResponseWriter, r *http.Request, hook 
 	}
 	switch {
 	case res.err != nil:
-		fail(res.err.Error())
+		code := runErrorStatus(w, res.err)
+		renderJSON(w, r, h.log, code, errorBody{Error: res.err.Error(), Code: code, RunID: id})
 		return
 	case res.run.Status != engine.StatusSuccess:
 		msg := res.run.Error
