@@ -162,7 +162,7 @@ func (x *Executor) recordRedactor() *redact.Redactor {
 // redactError is err's message, redacted when x redacts.
 func (x *Executor) redactError(err error) string {
 	if red := x.recordRedactor(); red != nil {
-		return red.String(err.Error())
+		return red.Message(err.Error())
 	}
 	return err.Error()
 }

@@ -32,16 +32,16 @@ func (r Run) MarshalJSON() ([]byte, error) {
 // redactErrors redacts the errors of the live record: unlike items, they are not data a flow
 // passes on, and callers show them (a webhook answering a failed run with its error).
 func (r *Run) redactErrors() {
-	r.Error = r.redactor.String(r.Error)
+	r.Error = r.redactor.Message(r.Error)
 	for i := range r.Nodes {
-		r.Nodes[i].Error = r.redactor.String(r.Nodes[i].Error)
+		r.Nodes[i].Error = r.redactor.Message(r.Nodes[i].Error)
 	}
 }
 
 func redactRun(red *redact.Redactor, r *Run) *Run {
 	out := *r
 	out.redactor = nil
-	out.Error = red.String(r.Error)
+	out.Error = red.Message(r.Error)
 	if r.Nodes == nil {
 		return &out
 	}
@@ -56,7 +56,7 @@ func redactRun(red *redact.Redactor, r *Run) *Run {
 			}
 			nr.Output = ports
 		}
-		nr.Error = red.String(nr.Error)
+		nr.Error = red.Message(nr.Error)
 		if nr.Static != nil {
 			changes := make([]StaticChange, len(nr.Static))
 			for c, ch := range nr.Static {

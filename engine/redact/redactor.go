@@ -114,6 +114,17 @@ func (r *Redactor) String(s string) string {
 	return maskText(s, r.keys)
 }
 
+// Message is String for flowd's own messages and log lines: secret values and credentials
+// hide as in String, but prose after "name:" — Go's error style — stays readable (see
+// maskProse).
+func (r *Redactor) Message(s string) string {
+	r = r.orDefault()
+	if r.rep != nil && r.holdsSecret(s) {
+		s = r.rep.Replace(s)
+	}
+	return maskProse(s, r.keys)
+}
+
 // holdsSecret reports whether s contains a secret value; it spares the common case the
 // Replacer's allocation.
 func (r *Redactor) holdsSecret(s string) bool {

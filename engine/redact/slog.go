@@ -22,7 +22,7 @@ type handler struct {
 func (h *handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
 
 func (h *handler) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
+	out := slog.NewRecord(rec.Time, rec.Level, h.r.Message(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(h.attr(a))
 		return true
@@ -50,7 +50,7 @@ func (h *handler) attr(a slog.Attr) slog.Attr {
 	}
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, h.r.String(v.String()))
+		return slog.String(a.Key, h.r.Message(v.String()))
 	case slog.KindGroup:
 		group := v.Group()
 		red := make([]any, len(group))
@@ -76,7 +76,7 @@ func (h *handler) any(x any) slog.Value {
 	case nil:
 		return slog.AnyValue(nil)
 	case error:
-		return slog.StringValue(h.r.String(t.Error()))
+		return slog.StringValue(h.r.Message(t.Error()))
 	case encoding.TextMarshaler:
 		b, err := t.MarshalText()
 		if err != nil {

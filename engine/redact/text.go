@@ -4,8 +4,15 @@ import "strings"
 
 // maskText returns s with every credential span (see CredentialSpans) replaced by Mask,
 // sensitive names judged by keys.
-func maskText(s string, keys *Keys) string {
-	spans := credentialSpans(s, keys)
+func maskText(s string, keys *Keys) string { return maskSpans(s, credentialSpans(s, keys, false)) }
+
+// maskProse is maskText for flowd's own messages, which separate context with ": " in Go's
+// error style (`load static data: key "accessToken": sealed with…`): after a sensitive
+// name and ":", only a quoted value, a {…} or […], or a single word hides; prose runs on.
+func maskProse(s string, keys *Keys) string { return maskSpans(s, credentialSpans(s, keys, true)) }
+
+// maskSpans replaces the spans of s with Mask.
+func maskSpans(s string, spans []Span) string {
 	if spans == nil {
 		return s
 	}
@@ -33,7 +40,7 @@ const (
 
 // CredentialSpans returns the byte ranges of s that hold credentials, by the process's key
 // rules (see SetKeys). See credentialSpans.
-func CredentialSpans(s string) []Span { return credentialSpans(s, CurrentKeys()) }
+func CredentialSpans(s string) []Span { return credentialSpans(s, CurrentKeys(), false) }
 
 // credentialSpans returns the byte ranges of s that hold credentials, in order and not
 // overlapping, or nil. It finds:
@@ -48,7 +55,7 @@ func CredentialSpans(s string) []Span { return credentialSpans(s, CurrentKeys())
 //
 // It takes time linear in len(s) (looking back at most maxNameLen bytes from a separator)
 // and allocates only when it finds something.
-func credentialSpans(s string, keys *Keys) []Span {
+func credentialSpans(s string, keys *Keys, prose bool) []Span {
 	var spans []Span
 	for i := 0; i < len(s); i++ {
 		if !startsCredential[s[i]] {
@@ -67,12 +74,12 @@ func credentialSpans(s string, keys *Keys) []Span {
 				sp, found = jwtSpan(s, i)
 			}
 		case '=':
-			sp, found = namedValueSpan(s, i, false, keys)
+			sp, found = namedValueSpan(s, i, false, prose, keys)
 		case ':':
 			if strings.HasPrefix(s[i:], "://") {
 				sp, found = urlPasswordSpan(s, i+3)
 			} else {
-				sp, found = namedValueSpan(s, i, true, keys)
+				sp, found = namedValueSpan(s, i, true, prose, keys)
 			}
 		}
 		if found {
@@ -163,7 +170,8 @@ func jwtSpan(s string, i int) (Span, bool) {
 // namedValueSpan matches the value after a sensitive name and the separator at i ("=", or
 // ":" when colon). The name may be quoted ("name", 'name', \"name\"); so may the value, else
 // it runs to a delimiter: for "=" the end of the word, for ":" the end of the line.
-func namedValueSpan(s string, i int, colon bool, keys *Keys) (Span, bool) {
+// In prose, an unquoted value after ":" that runs on past a space is text, not a value.
+func namedValueSpan(s string, i int, colon, prose bool, keys *Keys) (Span, bool) {
 	if !colon && (i+1 < len(s) && s[i+1] == '=' || i > 0 && s[i-1] == '=') {
 		return Span{}, false // "==", or base64 padding
 	}
@@ -211,6 +219,9 @@ func namedValueSpan(s string, i int, colon bool, keys *Keys) (Span, bool) {
 		k++
 	}
 	if k == start {
+		return Span{}, false
+	}
+	if colon && prose && strings.ContainsAny(strings.TrimRight(s[start:k], " \t"), " \t") {
 		return Span{}, false
 	}
 	return Span{start, k}, true
