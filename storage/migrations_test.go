@@ -33,8 +33,8 @@ func createV3(t *testing.T, path string, runs []*engine.Run) {
 		}
 	}
 	for _, r := range runs {
-		row := newRunRow(r)
-		if _, err := db.ExecContext(ctx, insertRunSQL, row.insertArgs()...); err != nil {
+		if _, err := db.ExecContext(ctx, insertRunSQL, r.ID, r.FlowID, r.FlowName, r.FlowVersion, r.Trigger,
+			r.Mode, string(r.Status), r.StartedAt.UnixMicro(), micros(r.FinishedAt), r.Error, r.ErrorNode); err != nil {
 			t.Fatal(err)
 		}
 		for _, nr := range r.Nodes {
@@ -60,11 +60,11 @@ func v3NodeArgs(t *testing.T, runID string, nr *engine.NodeRun) []any {
 	var input, output, static []byte
 	truncated := nr.Truncated
 	if nr.Input != nil {
-		b, _, cut, err := encodeItems(nr.Input, MaxPayloadBytes)
+		b, _, cut, err := encodeItems(nil, nr.Input, MaxPayloadBytes)
 		input, truncated = must(b, err), truncated || cut
 	}
 	if nr.Output != nil {
-		ports, _, cut, err := encodePorts(nr.Output, MaxPayloadBytes)
+		ports, _, cut, err := encodePorts(nil, nr.Output, MaxPayloadBytes)
 		must(nil, err)
 		for i, p := range ports {
 			if p == nil {
@@ -80,6 +80,14 @@ func v3NodeArgs(t *testing.T, runID string, nr *engine.NodeRun) []any {
 	return []any{runID, nr.Seq, nr.Node, nr.Type, string(nr.Status), nr.StartedAt.UnixMicro(),
 		nr.DurationMicros, nr.Tries, nr.InputCount, must(encodeJSON(orEmpty(nr.OutputCounts))),
 		must(encodeJSON(orEmpty(nr.Ports))), input, output, truncated, nr.Error, static, nr.Recheck}
+}
+
+// orEmpty is s, or an empty slice for nil, so that it encodes as [] rather than null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func TestMigrateV3Runs(t *testing.T) {

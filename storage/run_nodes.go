@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -70,7 +71,7 @@ func encodeNodes(r *engine.Run) ([]byte, error) {
 	if len(r.Nodes) == 0 {
 		return nil, nil
 	}
-	e := payloads{seed: maphash.MakeSeed(), first: map[uint64]int{}}
+	e := payloads{seed: maphash.MakeSeed(), first: map[uint64]int{}, items: itemJSON{}}
 	base := r.StartedAt.UnixMicro()
 	b := make([]byte, 0, 1024)
 	b = append(b, '[')
@@ -92,6 +93,7 @@ type payloads struct {
 	seed  maphash.Seed
 	first map[uint64]int // hash of a payload's JSON → number of its first appearance
 	all   [][]byte       // every payload's JSON, by number
+	items itemJSON
 }
 
 // minRefBytes is the shortest payload worth a reference: shorter ones are stored inline.
@@ -116,24 +118,17 @@ func (e *payloads) add(b, p []byte) []byte {
 
 // node appends the i-th node execution of a run that started at base (unix µs) to b.
 func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte, error) {
-	var err error
 	b = append(b, `{"n":`...)
-	if b, err = appendJSON(b, nr.Node); err != nil {
-		return nil, err
-	}
+	b = appendString(b, nr.Node)
 	if nr.Seq != i {
 		b = append(b, `,"q":`...)
 		b = strconv.AppendInt(b, int64(nr.Seq), 10)
 	}
 	b = append(b, `,"t":`...)
-	if b, err = appendJSON(b, nr.Type); err != nil {
-		return nil, err
-	}
+	b = appendString(b, nr.Type)
 	if nr.Status != engine.StatusSuccess {
 		b = append(b, `,"s":`...)
-		if b, err = appendJSON(b, string(nr.Status)); err != nil {
-			return nil, err
-		}
+		b = appendString(b, string(nr.Status))
 	}
 	b = append(b, `,"a":`...)
 	b = strconv.AppendInt(b, nr.StartedAt.UnixMicro()-base, 10)
@@ -149,7 +144,7 @@ func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte
 	truncated := nr.Truncated
 	stored := 0 // input items stored
 	if nr.Input != nil {
-		in, n, cut, err := encodeItems(nr.Input, MaxPayloadBytes)
+		in, n, cut, err := encodeItems(e.items, nr.Input, MaxPayloadBytes)
 		if err != nil {
 			return nil, fmt.Errorf("input: %w", err)
 		}
@@ -160,7 +155,7 @@ func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte
 	}
 	var counts []int // output items stored per port
 	if nr.Output != nil {
-		ports, kept, cut, err := encodePorts(nr.Output, MaxPayloadBytes)
+		ports, kept, cut, err := encodePorts(e.items, nr.Output, MaxPayloadBytes)
 		if err != nil {
 			return nil, fmt.Errorf("output: %w", err)
 		}
@@ -180,35 +175,42 @@ func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte
 		b = append(b, ']')
 	}
 	if !slices.Equal(nr.Ports, defaultPorts) {
-		b = append(b, `,"p":`...)
-		if b, err = appendJSON(b, orEmpty(nr.Ports)); err != nil {
-			return nil, err
+		b = append(b, `,"p":[`...)
+		for k, p := range nr.Ports {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, p)
 		}
+		b = append(b, ']')
 	}
 	if nr.InputCount != stored {
 		b = append(b, `,"ic":`...)
 		b = strconv.AppendInt(b, int64(nr.InputCount), 10)
 	}
 	if !slices.Equal(nr.OutputCounts, counts) {
-		b = append(b, `,"oc":`...)
-		if b, err = appendJSON(b, orEmpty(nr.OutputCounts)); err != nil {
-			return nil, err
+		b = append(b, `,"oc":[`...)
+		for k, n := range nr.OutputCounts {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(n), 10)
 		}
+		b = append(b, ']')
 	}
 	if truncated {
 		b = append(b, `,"x":true`...)
 	}
 	if nr.Error != "" {
 		b = append(b, `,"e":`...)
-		if b, err = appendJSON(b, nr.Error); err != nil {
-			return nil, err
-		}
+		b = appendString(b, nr.Error)
 	}
 	if len(nr.Static) > 0 {
-		b = append(b, `,"st":`...)
-		if b, err = appendJSON(b, nr.Static); err != nil {
+		st, err := encodeJSON(nr.Static)
+		if err != nil {
 			return nil, fmt.Errorf("static data changes: %w", err)
 		}
+		b = append(append(b, `,"st":`...), st...)
 	}
 	if nr.Recheck {
 		b = append(b, `,"r":true`...)
@@ -216,21 +218,54 @@ func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte
 	return append(b, '}'), nil
 }
 
-// orEmpty is s, or an empty slice for nil, so that it encodes as [] rather than null.
-func orEmpty[T any](s []T) []T {
-	if s == nil {
-		return []T{}
+// appendString appends s as a JSON string, as encoding/json writes it without HTML escaping:
+// invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, `\n`...)
+			case '\r':
+				b = append(b, `\r`...)
+			case '\t':
+				b = append(b, `\t`...)
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' { // as encoding/json does, for JavaScript's sake
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
 	}
-	return s
-}
-
-// appendJSON appends v's compact JSON to b.
-func appendJSON(b []byte, v any) ([]byte, error) {
-	e, err := encodeJSON(v)
-	if err != nil {
-		return nil, err
-	}
-	return append(b, e...), nil
+	return append(append(b, s[start:]...), '"')
 }
 
 // decodeNodes reads node executions stored by encodeNodes for a run that started at start

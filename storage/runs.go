@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/flowd/flowd/engine"
@@ -64,43 +65,22 @@ func (s *SQLite) InsertRuns(ctx context.Context, runs []*engine.Run) error {
 }
 
 func (s *SQLite) insertRuns(ctx context.Context, runs []*engine.Run) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	// The statements run without ctx: go-sqlite3 runs each statement given a context that
-	// can end on a goroutine of its own, which would cost more than the insert.
-	bg := context.Background()
-	ins, err := tx.PrepareContext(bg, insertRunSQL)
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	put, err := tx.PrepareContext(bg, putNodesSQL)
-	if err != nil {
-		return err
-	}
-	defer put.Close()
-	for _, r := range runs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		nodes, err := encodeNodes(r)
-		if err != nil {
-			return fmt.Errorf("run %s: %w", r.ID, err)
-		}
-		row := newRunRow(r)
-		if _, err := ins.ExecContext(bg, row.insertArgs()...); err != nil {
-			return fmt.Errorf("run %s: %w", r.ID, err)
-		}
-		if nodes != nil {
-			if _, err := put.ExecContext(bg, r.ID, string(nodes)); err != nil {
+	return s.runs.inTx(ctx, func(st *runStmts) error {
+		for _, r := range runs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			nodes, err := encodeNodes(r)
+			if err != nil {
+				return fmt.Errorf("run %s: %w", r.ID, err)
+			}
+			row := newRunRow(r)
+			if err := st.insertRun(&row, nodes); err != nil {
 				return fmt.Errorf("run %s: %w", r.ID, err)
 			}
 		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // GetRun returns the run with its node executions in execution order, payloads included. It
@@ -253,61 +233,41 @@ INSERT INTO runs (id, flow_id, flow_name, flow_version, trigger, mode, status, s
 	finished_at, error, error_node)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-func (r *runRow) insertArgs() []any {
-	return []any{r.id, r.flowID, r.flowName, r.flowVersion, r.trigger, r.mode, r.status,
-		r.started, r.finished, r.err, r.errNode}
-}
-
 // putNodesSQL stores a run's node executions, replacing any stored before. The document is
 // bound as a string, so that it is TEXT that SQLite's JSON functions read.
 const putNodesSQL = `
 INSERT INTO run_nodes (run_id, nodes) VALUES (?, ?)
 ON CONFLICT (run_id) DO UPDATE SET nodes = excluded.nodes`
 
-// execer runs a statement: a *sql.Tx, or a *sql.Stmt's ExecContext bound to one.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
+// itemJSON encodes items, each distinct map once. The nodes of a run pass the same items on
+// (a node's input is its upstream node's output; If and noOp send on what they received),
+// and while a finished run is encoded a map's identity stands for its content. A nil itemJSON
+// encodes every time.
+type itemJSON map[uintptr][]byte
 
-// insertRun inserts a run and its encoded node executions (nil: none).
-func insertRun(ctx context.Context, tx execer, r *runRow, nodes []byte) error {
-	if _, err := tx.ExecContext(ctx, insertRunSQL, r.insertArgs()...); err != nil {
-		return err
+func (c itemJSON) encode(item engine.Item) ([]byte, error) {
+	if c == nil || item == nil {
+		return appendValue(nil, item)
 	}
-	if nodes == nil {
-		return nil
+	id := reflect.ValueOf(item).Pointer()
+	if b, ok := c[id]; ok {
+		return b, nil
 	}
-	_, err := tx.ExecContext(ctx, putNodesSQL, r.id, string(nodes))
-	return err
-}
-
-// finishRun stores a run's end and replaces its node executions with nodes (nil: none). It
-// reports false, having written nothing, when the run is not stored.
-func finishRun(ctx context.Context, tx execer, r *runRow, nodes []byte) (bool, error) {
-	res, err := tx.ExecContext(ctx, `
-UPDATE runs SET status = ?, finished_at = ?, error = ?, error_node = ?
-WHERE id = ?`, r.status, r.finished, r.err, r.errNode, r.id)
+	b, err := appendValue(nil, item)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
-	}
-	if nodes == nil {
-		_, err = tx.ExecContext(ctx, `DELETE FROM run_nodes WHERE run_id = ?`, r.id)
-	} else {
-		_, err = tx.ExecContext(ctx, putNodesSQL, r.id, string(nodes))
-	}
-	return err == nil, err
+	c[id] = b
+	return b, nil
 }
 
 // encodeItems renders items as a JSON array of at most limit bytes: all of them when they fit,
 // else the leading items that fit, reporting the cut. It returns how many items it kept.
 // Items after the cut are not encoded.
-func encodeItems(items []engine.Item, limit int) (b []byte, kept int, cut bool, err error) {
+func encodeItems(c itemJSON, items []engine.Item, limit int) (b []byte, kept int, cut bool, err error) {
 	b = append(b, '[')
 	for i, item := range items {
-		e, err := encodeJSON(item)
+		e, err := c.encode(item)
 		if err != nil {
 			return nil, 0, false, fmt.Errorf("item %d: %w", i, err)
 		}
@@ -333,7 +293,7 @@ func encodeItems(items []engine.Item, limit int) (b []byte, kept int, cut bool, 
 // fit, else leading items of each port taken round-robin — the first of every port, then the
 // second, and so on — so that one large port does not crowd out the others. A port stops at
 // its first item that does not fit. It returns how many items it kept of each port.
-func encodePorts(ports [][]engine.Item, limit int) (out [][]byte, kept []int, cut bool, err error) {
+func encodePorts(c itemJSON, ports [][]engine.Item, limit int) (out [][]byte, kept []int, cut bool, err error) {
 	// The skeleton: the outer brackets, commas between ports, each port's brackets or null.
 	size := 2 + max(len(ports)-1, 0)
 	for _, p := range ports {
@@ -358,7 +318,7 @@ func encodePorts(ports [][]engine.Item, limit int) (out [][]byte, kept []int, cu
 				open[i] = false
 				continue
 			}
-			e, err := encodeJSON(p[depth])
+			e, err := c.encode(p[depth])
 			if err != nil {
 				return nil, nil, false, fmt.Errorf("port %d item %d: %w", i, depth, err)
 			}

@@ -43,9 +43,10 @@ const busyTimeoutMillis = 5000
 // activity — but never corrupts the database: it reopens at an earlier consistent state.
 type SQLite struct {
 	path string
-	w    *sql.DB // exactly one connection; every transaction on it is BEGIN IMMEDIATE
-	r    *sql.DB // query_only connections
-	wr   *writer // commits run records in batches on w
+	w    *sql.DB    // exactly one connection; every transaction on it is BEGIN IMMEDIATE
+	r    *sql.DB    // query_only connections
+	runs *runWrites // run writes prepared on w
+	wr   *writer    // commits run records in batches on w
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,7 +129,8 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 		w.Close()
 		return nil, err
 	}
-	return &SQLite{path: abs, w: w, r: r, wr: newWriter(w)}, nil
+	runs := &runWrites{db: w}
+	return &SQLite{path: abs, w: w, r: r, runs: runs, wr: newWriter(runs)}, nil
 }
 
 // dsn builds a file: URI that go-sqlite3 reads its _options from and SQLite its path from, so
@@ -149,12 +151,13 @@ func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
 		s.pruner.stop()
 		s.wr.close()
-		errR := s.r.Close()
 		ctx := context.Background()
+		errS := s.runs.close(ctx)
+		errR := s.r.Close()
 		errV := drain(s.w.QueryContext(ctx, "PRAGMA incremental_vacuum"))
 		_, errC := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 		errW := s.w.Close()
-		if err := errors.Join(errR, errV, errC, errW); err != nil {
+		if err := errors.Join(errS, errR, errV, errC, errW); err != nil {
 			s.closeErr = fmt.Errorf("close store %s: %w", s.path, err)
 		}
 	})

@@ -2,7 +2,7 @@ package storage
 
 import (
 	"context"
-	"database/sql"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -53,7 +53,7 @@ type runOp struct {
 
 // writer is the goroutine that commits queued run writes, and its queue.
 type writer struct {
-	db    *sql.DB
+	runs  *runWrites
 	queue chan *runOp
 	// mu guards closed and sending on queue: Close takes it to close queue once no sender
 	// is left.
@@ -67,8 +67,8 @@ type writer struct {
 	commits atomic.Int64
 }
 
-func newWriter(db *sql.DB) *writer {
-	w := &writer{db: db, queue: make(chan *runOp, queueLen), stopped: make(chan struct{})}
+func newWriter(runs *runWrites) *writer {
+	w := &writer{runs: runs, queue: make(chan *runOp, queueLen), stopped: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -120,6 +120,8 @@ func (w *writer) loop() {
 	defer close(w.stopped)
 	batch := make([]*runOp, 0, maxBatch)
 	for op := range w.queue {
+		// Let the goroutines that are about to queue a write do so first.
+		runtime.Gosched()
 		w.gate.Lock()
 		batch = append(batch[:0], op)
 	gather:
@@ -177,41 +179,36 @@ func (w *writer) write(batch []*runOp) {
 // failed and wrote nothing; otherwise the outcome of each op: nil, or an error of an op that
 // wrote nothing (FinishRun of an unknown run). A CreateRun followed in ops by a FinishRun of
 // the same run is written as one insert of the finished run.
-func (w *writer) commit(ops []*runOp) (errs []error, err error) {
-	// The statements run with no deadline: a transaction, once begun, is finished, and
-	// go-sqlite3 is fastest without a context to watch.
-	ctx := context.Background()
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	errs = make([]error, len(ops))
+func (w *writer) commit(ops []*runOp) ([]error, error) {
+	errs := make([]error, len(ops))
 	pair := coalesce(ops)
-	for i, op := range ops {
-		switch {
-		case op.kind == opCreate:
-			final, nodes := &op.row, []byte(nil)
-			if j := pair[i]; j >= 0 {
-				final, nodes = ops[j].row.after(&op.row), ops[j].nodes
-			}
-			if err := insertRun(ctx, tx, final, nodes); err != nil {
-				return nil, err
-			}
-		case pair[i] >= 0:
-			// A FinishRun written with its CreateRun.
-		default:
-			found, err := finishRun(ctx, tx, &op.row, op.nodes)
-			if err != nil {
-				return nil, err
-			}
-			if !found {
-				errs[i] = ErrNotFound
+	// A transaction, once begun, is finished: the caller's ctx does not reach it.
+	err := w.runs.inTx(context.Background(), func(st *runStmts) error {
+		for i, op := range ops {
+			switch {
+			case op.kind == opCreate:
+				final, nodes := &op.row, []byte(nil)
+				if j := pair[i]; j >= 0 {
+					final, nodes = ops[j].row.after(&op.row), ops[j].nodes
+				}
+				if err := st.insertRun(final, nodes); err != nil {
+					return err
+				}
+			case pair[i] >= 0:
+				// A FinishRun written with its CreateRun.
+			default:
+				found, err := st.finishRun(&op.row, op.nodes)
+				if err != nil {
+					return err
+				}
+				if !found {
+					errs[i] = ErrNotFound
+				}
 			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	w.commits.Add(1)
