@@ -129,6 +129,35 @@ type runWrites struct {
 // inTx runs fn in one write transaction on the write connection, with its statements, and
 // commits unless fn fails. It waits for the connection, which other writes may hold.
 func (rw *runWrites) inTx(ctx context.Context, fn func(*runStmts) error) error {
+	return rw.withConn(ctx, func(c *sqlite3.SQLiteConn, st *runStmts) error {
+		return inTx(c, func() error { return fn(st) })
+	})
+}
+
+// bulkCacheKiB is the page cache a bulk insert works with: index inserts spread over many
+// pages, which the default 2 MiB cache would write out and read back again and again.
+const bulkCacheKiB = 64 << 10
+
+// bulk is inTx with a large page cache, for inserting many runs; the connection's cache is
+// back to its default size after.
+func (rw *runWrites) bulk(ctx context.Context, fn func(*runStmts) error) error {
+	return rw.withConn(ctx, func(c *sqlite3.SQLiteConn, st *runStmts) error {
+		var def int64
+		if err := queryInt(c, "PRAGMA cache_size", &def); err != nil {
+			return err
+		}
+		if _, err := c.Exec(fmt.Sprintf("PRAGMA cache_size = -%d", bulkCacheKiB), nil); err != nil {
+			return err
+		}
+		err := inTx(c, func() error { return fn(st) })
+		_, errReset := c.Exec(fmt.Sprintf("PRAGMA cache_size = %d", def), nil)
+		return errors.Join(err, errReset)
+	})
+}
+
+// withConn runs fn with the write connection as go-sqlite3 has it and the statements
+// prepared on it.
+func (rw *runWrites) withConn(ctx context.Context, fn func(*sqlite3.SQLiteConn, *runStmts) error) error {
 	conn, err := rw.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -143,16 +172,40 @@ func (rw *runWrites) inTx(ctx context.Context, fn func(*runStmts) error) error {
 		if err != nil {
 			return err
 		}
-		tx, err := c.BeginTx(context.Background(), driver.TxOptions{})
-		if err != nil {
-			return err
-		}
-		if err := fn(st); err != nil {
-			tx.Rollback()
-			return err
-		}
-		return tx.Commit()
+		return fn(c, st)
 	})
+}
+
+// inTx runs fn in a transaction on c and commits unless fn fails.
+func inTx(c *sqlite3.SQLiteConn, fn func() error) error {
+	tx, err := c.BeginTx(context.Background(), driver.TxOptions{})
+	if err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// queryInt reads the one integer q returns into dst.
+func queryInt(c *sqlite3.SQLiteConn, q string, dst *int64) error {
+	rows, err := c.Query(q, nil)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	row := make([]driver.Value, 1)
+	if err := rows.Next(row); err != nil {
+		return err
+	}
+	v, ok := row[0].(int64)
+	if !ok {
+		return fmt.Errorf("%s: got %T", q, row[0])
+	}
+	*dst = v
+	return nil
 }
 
 func (rw *runWrites) stmts(c *sqlite3.SQLiteConn) (*runStmts, error) {

@@ -65,7 +65,7 @@ func (s *SQLite) InsertRuns(ctx context.Context, runs []*engine.Run) error {
 }
 
 func (s *SQLite) insertRuns(ctx context.Context, runs []*engine.Run) error {
-	return s.runs.inTx(ctx, func(st *runStmts) error {
+	return s.runs.bulk(ctx, func(st *runStmts) error {
 		for _, r := range runs {
 			if err := ctx.Err(); err != nil {
 				return err
