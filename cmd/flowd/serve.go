@@ -33,7 +33,11 @@ type serveConfig struct {
 	DemoExpiresIn      time.Duration
 	MaxBodyBytes       int64
 	ShutdownTimeout    time.Duration
+	Retention          storage.Retention
 }
+
+// pruneInterval is how often flowd serve deletes the runs its retention settings do not keep.
+const pruneInterval = time.Minute
 
 // cmdServe serves every flow in a folder: webhooks, schedules, the JSON API. It returns when
 // ctx is done (SIGINT, SIGTERM) and the server has shut down.
@@ -48,6 +52,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.DemoExpiresIn, "demo-expires-in", time.Hour, "lifetime of demo tokens")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest webhook request body in `bytes`")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long runs in flight may take to finish on shutdown")
+	fs.DurationVar(&cfg.Retention.MaxAge, "retention-max-age", 336*time.Hour, "delete finished runs older than this `duration`; 0 keeps them (env FLOWD_RETENTION_MAX_AGE)")
+	fs.IntVar(&cfg.Retention.MaxRunsPerFlow, "retention-max-runs", 0, "keep only the newest `n` runs of each flow; 0: no limit (env FLOWD_RETENTION_MAX_RUNS)")
+	for name, env := range map[string]string{"retention-max-age": "FLOWD_RETENTION_MAX_AGE", "retention-max-runs": "FLOWD_RETENTION_MAX_RUNS"} {
+		if v := os.Getenv(env); v != "" {
+			if err := fs.Set(name, v); err != nil {
+				fmt.Fprintf(stderr, "flowd serve: %s=%q: %v\n", env, v, err)
+				return exitUsage
+			}
+		}
+	}
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowd serve [flags]")
 		fs.PrintDefaults()
@@ -57,6 +71,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
+		return exitUsage
+	}
+	if err := cfg.Retention.Validate(); err != nil {
+		fmt.Fprintf(stderr, "flowd serve: %v\n", err)
 		return exitUsage
 	}
 	logger := newLogger(stderr)
@@ -138,6 +156,10 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		return nil, err
 	} else if n > 0 {
 		logger.Warn("marked runs left running by a previous process as crashed", "runs", n)
+	}
+	if err := store.StartPruning(cfg.Retention, pruneInterval, logger); err != nil {
+		store.Close()
+		return nil, err
 	}
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
