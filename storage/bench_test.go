@@ -13,9 +13,11 @@ import (
 	"github.com/flowd/flowd/engine"
 )
 
+// BenchmarkLoadStatic loads four keys with a cancellable ctx, as a run does.
 func BenchmarkLoadStatic(b *testing.B) {
 	s := openTest(b)
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	for i := range 4 {
 		if err := s.CommitStatic(ctx, &engine.StaticCommit{FlowID: "f", Changes: []engine.StaticChange{{Key: fmt.Sprint("k", i), After: "2026-11-27T10:00:00.000Z"}}}); err != nil {
 			b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -26,6 +27,12 @@ func encodeJSON(v any) ([]byte, error) {
 // makes them, so integers keep full precision. dst is one of *any, *[]engine.Item, *[][]engine.Item,
 // *[]engine.StaticChange or a pointer to a typed value without untyped parts.
 func decodeJSON(data []byte, dst any) error {
+	if d, ok := dst.(*any); ok {
+		if v, ok := plainString(data); ok {
+			*d = v
+			return nil
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
@@ -51,6 +58,25 @@ func decodeJSON(data []byte, dst any) error {
 		}
 	}
 	return nil
+}
+
+// plainString decodes a JSON string that has no escapes and valid UTF-8, the common static
+// value (a token, a time), without a decoder; ok is false for anything else.
+func plainString(data []byte) (v string, ok bool) {
+	n := len(data)
+	if n < 2 || data[0] != '"' || data[n-1] != '"' {
+		return "", false
+	}
+	body := data[1 : n-1]
+	for _, c := range body {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	if !utf8.Valid(body) {
+		return "", false
+	}
+	return string(body), true
 }
 
 // appendValue appends v's JSON to b exactly as encodeJSON renders it, without reflection for

@@ -221,3 +221,23 @@ func TestAppendValueIsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeJSONStrings(t *testing.T) {
+	for _, raw := range []string{`"plain"`, `""`, `"ü 🙂"`, `"esc\"aped"`, `"\u00fc"`, "\"bad \xff\"", `"tab\t"`, `12`, `null`, `{"a":"b"}`} {
+		var want any
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		want = engine.PlainNumbers(want)
+		var got any
+		if err := decodeJSON([]byte(raw), &got); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("decodeJSON(%s) = %#v, %v; want %#v", raw, got, err, want)
+		}
+	}
+	var v any
+	if err := decodeJSON([]byte(`"unterminated`), &v); err == nil {
+		t.Errorf("decoded %#v from an unterminated string", v)
+	}
+}
