@@ -123,4 +123,8 @@ func TestBytesPerTokenRun(t *testing.T) {
 			t.Errorf("%d workers: %d bytes per token-flow run, budget %d", workers, per, maxBytesPerRun)
 		}
 	}
+	// For the record: the run that refreshes the token (8 node executions, 3 static writes).
+	s := openTest(t)
+	recordCopies(t, s, loadRun(t, "token-refresh-run.json"), 1000, 64)
+	t.Logf("refreshing run: %d bytes per run", fileBytes(t, s)/1000)
 }
