@@ -35,7 +35,9 @@ const busyTimeoutMillis = 5000
 
 // SQLite is flowd's store: one SQLite database in WAL mode with one write connection and a
 // small pool of read-only connections, so reads never wait for writes and writes never race
-// each other for the lock. It satisfies engine.Store and is safe for concurrent use.
+// each other for the lock. Run records go through a writer that commits them in batches
+// (writer.go). It satisfies engine.Store and is safe for concurrent use; docs/storage.md
+// describes the design.
 //
 // Durability: the database runs with synchronous=NORMAL. Every committed transaction survives
 // a crash of the process (kill -9, panic, OOM kill). A power loss or OS crash can lose the

@@ -12,7 +12,7 @@ import (
 // writes — and commits it in one transaction, then answers every caller of the batch. While
 // it commits, the next batch gathers. So a busy server pays for one commit per batch rather
 // than per write, and a caller that returns nil knows its write is committed: it survives a
-// crash of the process (see SQLite's doc for power loss).
+// crash of the process (the SQLite type's doc says what power loss can cost).
 //
 // Other writes (CommitStatic, MarkCrashed, pruning, schedule state) do not queue: they take
 // the write connection when the writer is between batches, so they wait for at most the
