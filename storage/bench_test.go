@@ -222,8 +222,8 @@ func benchID(at time.Time, n int) string {
 }
 
 // listRunsDB is a database of 1,000,000 finished runs of 100 flows, 2% of them failed,
-// one every 100 ms up to now; made once per benchmark process with InsertRuns. The runs have
-// no node records: listing never reads them.
+// one every 100 ms; made once per benchmark process with InsertRuns and removed by TestMain.
+// The runs have no node records: listing never reads them.
 var listRunsDB struct {
 	once sync.Once
 	dir  string
