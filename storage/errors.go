@@ -14,4 +14,6 @@ var (
 	// ErrSchemaTooNew means the database was migrated by a newer flowd than this one; opening
 	// it could misread or damage data, so Open refuses.
 	ErrSchemaTooNew = errors.New("database schema is newer than this flowd")
+	// ErrClosed means the store was closed before the write was queued.
+	ErrClosed = errors.New("store is closed")
 )

@@ -74,6 +74,34 @@ CREATE TABLE schedule_state (
 	PRIMARY KEY (flow_id, trigger)
 );
 `,
+	// v4: a run's node executions as one JSON document (run_nodes.go) in place of a row per
+	// execution, so that repeated payloads are stored once; v3 rows are converted as they
+	// are, without references. Indexes that match ListRuns, per-flow counts and retention,
+	// ascending so that runs started in order append to them.
+	`
+CREATE TABLE run_nodes (
+	run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+	nodes  TEXT NOT NULL -- JSON array, one object per node execution; see run_nodes.go
+);
+INSERT INTO run_nodes (run_id, nodes)
+SELECT n.run_id, json_group_array(json_object(
+	'n', n.node, 'q', n.seq, 't', n.type, 's', n.status, 'a', n.started_at - r.started_at,
+	'd', n.duration_us, 'c', n.tries,
+	'i', json(CAST(n.input AS TEXT)), 'o', json(CAST(n.output AS TEXT)), 'p', json(n.ports),
+	'ic', n.input_count, 'oc', json(n.output_counts),
+	'x', json(CASE WHEN n.truncated THEN 'true' ELSE 'false' END), 'e', n.error,
+	'st', json(n.static), 'r', json(CASE WHEN n.recheck THEN 'true' ELSE 'false' END)
+) ORDER BY n.seq)
+FROM node_runs n JOIN runs r ON r.id = n.run_id
+GROUP BY n.run_id;
+DROP TABLE node_runs;
+
+DROP INDEX runs_flow;
+DROP INDEX runs_status;
+CREATE INDEX runs_flow ON runs (flow_id, id, status);
+CREATE INDEX runs_status ON runs (status, id);
+CREATE INDEX runs_flow_status ON runs (flow_id, status, id);
+`,
 }
 
 // migrate brings the database up to the newest schema this binary knows, one transaction per

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/flowd/flowd/engine"
@@ -20,13 +21,14 @@ const crashedError = "flowd stopped while the run was in progress"
 
 // CreateRun stores a run that has just started. Its nodes, if any, are not stored: FinishRun
 // stores them. A run with the same id already stored is an error.
+//
+// The write is queued for the writer (see writer.go) and CreateRun returns once it is
+// committed: nil means the run is in the database. When ctx ends while the write is still
+// queued, the write is dropped and CreateRun returns ctx's error; once the writer has taken
+// it, CreateRun waits for its transaction. After Close it returns ErrClosed.
 func (s *SQLite) CreateRun(ctx context.Context, r *engine.Run) error {
-	if _, err := s.w.ExecContext(ctx, `
-INSERT INTO runs (id, flow_id, flow_name, flow_version, trigger, mode, status, started_at,
-	finished_at, error, error_node)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.FlowID, r.FlowName, r.FlowVersion, r.Trigger, r.Mode, string(r.Status),
-		r.StartedAt.UnixMicro(), micros(r.FinishedAt), r.Error, r.ErrorNode); err != nil {
+	op := &runOp{kind: opCreate, row: newRunRow(r)}
+	if err := s.wr.do(ctx, op); err != nil {
 		return fmt.Errorf("create run %s: %w", r.ID, err)
 	}
 	return nil
@@ -35,106 +37,67 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 // FinishRun stores the run's final status, end time and error, and all its node executions,
 // in one transaction; node records stored by an earlier FinishRun of the run are replaced.
 // Payloads larger than MaxPayloadBytes are truncated (see MaxPayloadBytes). It returns an
-// error wrapping ErrNotFound when the run was never created.
+// error wrapping ErrNotFound when the run was never created. Like CreateRun it queues the
+// write and returns once it is committed, or with ctx's error when ctx ends before the
+// writer took it, in which case nothing of it is written.
 func (s *SQLite) FinishRun(ctx context.Context, r *engine.Run) error {
-	nodes := make([]nodeRow, len(r.Nodes))
-	for i := range r.Nodes {
-		row, err := encodeNodeRun(&r.Nodes[i])
-		if err != nil {
-			return fmt.Errorf("finish run %s: node %q: %w", r.ID, r.Nodes[i].Node, err)
-		}
-		nodes[i] = row
-	}
-
-	tx, err := s.w.BeginTx(ctx, nil)
+	nodes, err := encodeNodes(r)
 	if err != nil {
 		return fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `
-UPDATE runs SET status = ?, finished_at = ?, error = ?, error_node = ?
-WHERE id = ?`,
-		string(r.Status), micros(r.FinishedAt), r.Error, r.ErrorNode, r.ID)
-	if err != nil {
-		return fmt.Errorf("finish run %s: %w", r.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("finish run %s: %w", r.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("finish run %s: %w", r.ID, ErrNotFound)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM node_runs WHERE run_id = ?`, r.ID); err != nil {
-		return fmt.Errorf("finish run %s: %w", r.ID, err)
-	}
-	stmt, err := tx.PrepareContext(ctx, `
-INSERT INTO node_runs (run_id, seq, node, type, status, started_at, duration_us, tries,
-	input_count, output_counts, ports, input, output, truncated, error, static, recheck)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("finish run %s: %w", r.ID, err)
-	}
-	defer stmt.Close()
-	for i, nr := range r.Nodes {
-		row := nodes[i]
-		if _, err := stmt.ExecContext(ctx,
-			r.ID, nr.Seq, nr.Node, nr.Type, string(nr.Status), nr.StartedAt.UnixMicro(),
-			nr.DurationMicros, nr.Tries, nr.InputCount, row.outputCounts, row.ports,
-			row.input, row.output, row.truncated, nr.Error, row.static, nr.Recheck); err != nil {
-			return fmt.Errorf("finish run %s: node %q: %w", r.ID, nr.Node, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	op := &runOp{kind: opFinish, row: newRunRow(r), nodes: nodes}
+	if err := s.wr.do(ctx, op); err != nil {
 		return fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
 	return nil
 }
 
+// InsertRuns stores runs in bulk, each as it is — running, or finished with its node
+// executions — in one transaction with prepared statements, bypassing the writer's queue: all
+// of them or, on error, none. It is for tools that fill a database (the benchmarks generate a
+// million runs with it) and holds the write connection throughout, so other writes wait; a
+// server records runs with CreateRun and FinishRun. ctx is checked between runs.
+func (s *SQLite) InsertRuns(ctx context.Context, runs []*engine.Run) error {
+	if err := s.insertRuns(ctx, runs); err != nil {
+		return fmt.Errorf("insert %d runs: %w", len(runs), err)
+	}
+	return nil
+}
+
+func (s *SQLite) insertRuns(ctx context.Context, runs []*engine.Run) error {
+	return s.runs.bulk(ctx, func(st *runStmts) error {
+		for _, r := range runs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			nodes, err := encodeNodes(r)
+			if err != nil {
+				return fmt.Errorf("run %s: %w", r.ID, err)
+			}
+			row := newRunRow(r)
+			if err := st.insertRun(&row, nodes); err != nil {
+				return fmt.Errorf("run %s: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
 // GetRun returns the run with its node executions in execution order, payloads included. It
 // returns an error wrapping ErrNotFound when there is no such run.
 func (s *SQLite) GetRun(ctx context.Context, id string) (*engine.Run, error) {
-	// One read transaction, so that the run and its nodes come from the same snapshot.
-	tx, err := s.r.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("get run %s: %w", id, err)
-	}
-	defer tx.Rollback()
-
-	r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+	var nodes []byte
+	r, err := scanRun(s.r.QueryRowContext(ctx, `
+SELECT `+runColumns+`, run_nodes.nodes
+FROM runs LEFT JOIN run_nodes ON run_nodes.run_id = runs.id
+WHERE runs.id = ?`, id), &nodes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("get run %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get run %s: %w", id, err)
 	}
-	rows, err := tx.QueryContext(ctx, `
-SELECT seq, node, type, status, started_at, duration_us, tries, input_count, output_counts,
-	ports, input, output, truncated, error, static, recheck
-FROM node_runs WHERE run_id = ? ORDER BY seq`, id)
-	if err != nil {
-		return nil, fmt.Errorf("get run %s: %w", id, err)
-	}
-	defer rows.Close()
-	r.Nodes = []engine.NodeRun{}
-	for rows.Next() {
-		var (
-			nr      engine.NodeRun
-			status  string
-			started int64
-			row     nodeRow
-		)
-		if err := rows.Scan(&nr.Seq, &nr.Node, &nr.Type, &status, &started, &nr.DurationMicros,
-			&nr.Tries, &nr.InputCount, &row.outputCounts, &row.ports, &row.input, &row.output,
-			&row.truncated, &nr.Error, &row.static, &nr.Recheck); err != nil {
-			return nil, fmt.Errorf("get run %s: %w", id, err)
-		}
-		nr.Status = engine.RunStatus(status)
-		nr.StartedAt = time.UnixMicro(started).UTC()
-		if err := row.decode(&nr); err != nil {
-			return nil, fmt.Errorf("get run %s: node %q: %w", id, nr.Node, err)
-		}
-		r.Nodes = append(r.Nodes, nr)
-	}
-	if err := rows.Err(); err != nil {
+	if r.Nodes, err = decodeNodes(nodes, r.StartedAt.UnixMicro()); err != nil {
 		return nil, fmt.Errorf("get run %s: %w", id, err)
 	}
 	return r, nil
@@ -143,6 +106,29 @@ FROM node_runs WHERE run_id = ? ORDER BY seq`, id)
 // ListRuns returns the runs matching f, newest first, without their node executions
 // (Run.Nodes is nil); it never reads node payloads.
 func (s *SQLite) ListRuns(ctx context.Context, f engine.RunFilter) ([]engine.Run, error) {
+	q, args := listRunsQuery(f)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	out := []engine.Run{}
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		out = append(out, *r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return out, nil
+}
+
+// listRunsQuery is ListRuns' query. Each filter has an index that yields its runs in id
+// order (see migration v4), so a page costs the same at any depth.
+func listRunsQuery(f engine.RunFilter) (string, []any) {
 	limit := f.Limit
 	switch {
 	case limit <= 0:
@@ -165,34 +151,16 @@ func (s *SQLite) ListRuns(ctx context.Context, f engine.RunFilter) ([]engine.Run
 		args = append(args, f.Before)
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limit)
-
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	defer rows.Close()
-	out := []engine.Run{}
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list runs: %w", err)
-		}
-		out = append(out, *r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return out, nil
+	return q, append(args, limit)
 }
+
+const markCrashedSQL = `UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE status = ?`
 
 // MarkCrashed ends every run still marked running with status crashed, finished at at, and
 // returns how many it ended. Call it at start-up, before any run starts: a run found running
 // then was cut short when flowd last stopped.
 func (s *SQLite) MarkCrashed(ctx context.Context, at time.Time) (int, error) {
-	res, err := s.w.ExecContext(ctx, `
-UPDATE runs SET status = ?, finished_at = ?, error = ?
-WHERE status = ?`,
+	res, err := s.w.ExecContext(ctx, markCrashedSQL,
 		string(engine.StatusCrashed), at.UnixMicro(), crashedError, string(engine.StatusRunning))
 	if err != nil {
 		return 0, fmt.Errorf("mark crashed runs: %w", err)
@@ -207,15 +175,17 @@ WHERE status = ?`,
 const runColumns = `id, flow_id, flow_name, flow_version, trigger, mode, status, started_at,
 	finished_at, error, error_node`
 
-func scanRun(row interface{ Scan(...any) error }) (*engine.Run, error) {
+// scanRun reads the runColumns of row, then the columns of extra, if any.
+func scanRun(row interface{ Scan(...any) error }, extra ...any) (*engine.Run, error) {
 	var (
 		r        engine.Run
 		status   string
 		started  int64
 		finished sql.NullInt64
 	)
-	if err := row.Scan(&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.Trigger, &r.Mode,
-		&status, &started, &finished, &r.Error, &r.ErrorNode); err != nil {
+	dest := append([]any{&r.ID, &r.FlowID, &r.FlowName, &r.FlowVersion, &r.Trigger, &r.Mode,
+		&status, &started, &finished, &r.Error, &r.ErrorNode}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	r.Status = engine.RunStatus(status)
@@ -234,90 +204,72 @@ func micros(t time.Time) sql.NullInt64 {
 	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
 }
 
-// nodeRow is the encoded form of the JSON columns of one node_runs row. Nil byte slices are
-// NULL.
-type nodeRow struct {
-	outputCounts, ports []byte
-	input, output       []byte
-	static              []byte
-	truncated           bool
+// runRow is a run's columns in the runs table.
+type runRow struct {
+	id, flowID, flowName, flowVersion, trigger, mode, status string
+	started                                                  int64
+	finished                                                 sql.NullInt64
+	err, errNode                                             string
 }
 
-func encodeNodeRun(nr *engine.NodeRun) (nodeRow, error) {
-	var (
-		row nodeRow
-		err error
-	)
-	counts := nr.OutputCounts
-	if counts == nil {
-		counts = []int{}
+func newRunRow(r *engine.Run) runRow {
+	return runRow{
+		id: r.ID, flowID: r.FlowID, flowName: r.FlowName, flowVersion: r.FlowVersion,
+		trigger: r.Trigger, mode: r.Mode, status: string(r.Status),
+		started: r.StartedAt.UnixMicro(), finished: micros(r.FinishedAt),
+		err: r.Error, errNode: r.ErrorNode,
 	}
-	if row.outputCounts, err = encodeJSON(counts); err != nil {
-		return row, fmt.Errorf("output counts: %w", err)
-	}
-	ports := nr.Ports
-	if ports == nil {
-		ports = []string{}
-	}
-	if row.ports, err = encodeJSON(ports); err != nil {
-		return row, fmt.Errorf("ports: %w", err)
-	}
-	var cut bool
-	if nr.Input != nil {
-		if row.input, cut, err = encodeItems(nr.Input, MaxPayloadBytes); err != nil {
-			return row, fmt.Errorf("input: %w", err)
-		}
-		row.truncated = cut
-	}
-	if nr.Output != nil {
-		if row.output, cut, err = encodePorts(nr.Output, MaxPayloadBytes); err != nil {
-			return row, fmt.Errorf("output: %w", err)
-		}
-		row.truncated = row.truncated || cut
-	}
-	row.truncated = row.truncated || nr.Truncated
-	if len(nr.Static) > 0 {
-		if row.static, err = encodeJSON(nr.Static); err != nil {
-			return row, fmt.Errorf("static data changes: %w", err)
-		}
-	}
-	return row, nil
 }
 
-func (row *nodeRow) decode(nr *engine.NodeRun) error {
-	if err := decodeJSON(row.outputCounts, &nr.OutputCounts); err != nil {
-		return fmt.Errorf("output counts: %w", err)
+// after is the run created as c once finished as f: c's columns with f's end.
+func (f *runRow) after(c *runRow) *runRow {
+	r := *c
+	r.status, r.finished, r.err, r.errNode = f.status, f.finished, f.err, f.errNode
+	return &r
+}
+
+const insertRunSQL = `
+INSERT INTO runs (id, flow_id, flow_name, flow_version, trigger, mode, status, started_at,
+	finished_at, error, error_node)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// putNodesSQL stores a run's node executions, replacing any stored before. The document is
+// bound as a string, so that it is TEXT that SQLite's JSON functions read.
+const putNodesSQL = `
+INSERT INTO run_nodes (run_id, nodes) VALUES (?, ?)
+ON CONFLICT (run_id) DO UPDATE SET nodes = excluded.nodes`
+
+// itemJSON encodes items, each distinct map once. The nodes of a run pass the same items on
+// (a node's input is its upstream node's output; If and noOp send on what they received),
+// and while a finished run is encoded a map's identity stands for its content. A nil itemJSON
+// encodes every time.
+type itemJSON map[uintptr][]byte
+
+func (c itemJSON) encode(item engine.Item) ([]byte, error) {
+	if c == nil || item == nil {
+		return appendValue(nil, item)
 	}
-	if err := decodeJSON(row.ports, &nr.Ports); err != nil {
-		return fmt.Errorf("ports: %w", err)
+	id := reflect.ValueOf(item).Pointer()
+	if b, ok := c[id]; ok {
+		return b, nil
 	}
-	if row.input != nil {
-		if err := decodeJSON(row.input, &nr.Input); err != nil {
-			return fmt.Errorf("input: %w", err)
-		}
+	b, err := appendValue(nil, item)
+	if err != nil {
+		return nil, err
 	}
-	if row.output != nil {
-		if err := decodeJSON(row.output, &nr.Output); err != nil {
-			return fmt.Errorf("output: %w", err)
-		}
-	}
-	if row.static != nil {
-		if err := decodeJSON(row.static, &nr.Static); err != nil {
-			return fmt.Errorf("static data changes: %w", err)
-		}
-	}
-	nr.Truncated = row.truncated
-	return nil
+	c[id] = b
+	return b, nil
 }
 
 // encodeItems renders items as a JSON array of at most limit bytes: all of them when they fit,
-// else the leading items that fit, reporting the cut. Items after the cut are not encoded.
-func encodeItems(items []engine.Item, limit int) (b []byte, cut bool, err error) {
+// else the leading items that fit, reporting the cut. It returns how many items it kept.
+// Items after the cut are not encoded.
+func encodeItems(c itemJSON, items []engine.Item, limit int) (b []byte, kept int, cut bool, err error) {
 	b = append(b, '[')
 	for i, item := range items {
-		e, err := encodeJSON(item)
+		e, err := c.encode(item)
 		if err != nil {
-			return nil, false, fmt.Errorf("item %d: %w", i, err)
+			return nil, 0, false, fmt.Errorf("item %d: %w", i, err)
 		}
 		n := len(e)
 		if i > 0 {
@@ -331,15 +283,17 @@ func encodeItems(items []engine.Item, limit int) (b []byte, cut bool, err error)
 			b = append(b, ',')
 		}
 		b = append(b, e...)
+		kept++
 	}
-	return append(b, ']'), cut, nil
+	return append(b, ']'), kept, cut, nil
 }
 
-// encodePorts renders output ports as a JSON array of item arrays of at most limit bytes: all
-// of them when they fit, else leading items of each port taken round-robin — the first of
-// every port, then the second, and so on — so that one large port does not crowd out the
-// others. A port stops at its first item that does not fit. A nil port is rendered as null.
-func encodePorts(ports [][]engine.Item, limit int) (b []byte, cut bool, err error) {
+// encodePorts renders each output port as a JSON array of items (nil for a nil port) such
+// that the ports as one JSON array of arrays take at most limit bytes: all items when they
+// fit, else leading items of each port taken round-robin — the first of every port, then the
+// second, and so on — so that one large port does not crowd out the others. A port stops at
+// its first item that does not fit. It returns how many items it kept of each port.
+func encodePorts(c itemJSON, ports [][]engine.Item, limit int) (out [][]byte, kept []int, cut bool, err error) {
 	// The skeleton: the outer brackets, commas between ports, each port's brackets or null.
 	size := 2 + max(len(ports)-1, 0)
 	for _, p := range ports {
@@ -349,7 +303,7 @@ func encodePorts(ports [][]engine.Item, limit int) (b []byte, cut bool, err erro
 			size += 2
 		}
 	}
-	kept := make([][][]byte, len(ports))
+	items := make([][][]byte, len(ports))
 	open := make([]bool, len(ports))
 	for i, p := range ports {
 		open[i] = len(p) > 0
@@ -364,9 +318,9 @@ func encodePorts(ports [][]engine.Item, limit int) (b []byte, cut bool, err erro
 				open[i] = false
 				continue
 			}
-			e, err := encodeJSON(p[depth])
+			e, err := c.encode(p[depth])
 			if err != nil {
-				return nil, false, fmt.Errorf("port %d item %d: %w", i, depth, err)
+				return nil, nil, false, fmt.Errorf("port %d item %d: %w", i, depth, err)
 			}
 			n := len(e)
 			if depth > 0 {
@@ -377,30 +331,27 @@ func encodePorts(ports [][]engine.Item, limit int) (b []byte, cut bool, err erro
 				continue
 			}
 			size += n
-			kept[i] = append(kept[i], e)
+			items[i] = append(items[i], e)
 			more = true
 		}
 	}
-	b = make([]byte, 0, size)
-	b = append(b, '[')
+	out = make([][]byte, len(ports))
+	kept = make([]int, len(ports))
 	for i, p := range ports {
-		if i > 0 {
-			b = append(b, ',')
-		}
 		if p == nil {
-			b = append(b, "null"...)
 			continue
 		}
-		b = append(b, '[')
-		for j, e := range kept[i] {
+		b := []byte{'['}
+		for j, e := range items[i] {
 			if j > 0 {
 				b = append(b, ',')
 			}
 			b = append(b, e...)
 		}
-		b = append(b, ']')
+		out[i] = append(b, ']')
+		kept[i] = len(items[i])
 	}
-	return append(b, ']'), cut, nil
+	return out, kept, cut, nil
 }
 
 var _ engine.RunReader = (*SQLite)(nil)

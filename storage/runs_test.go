@@ -132,14 +132,15 @@ func TestRunRoundTrip(t *testing.T) {
 		}
 	})
 
-	t.Run("payloads are compact", func(t *testing.T) {
-		var in []byte
+	t.Run("payloads are compact and stored once", func(t *testing.T) {
+		var doc string
 		if err := s.r.QueryRowContext(ctx,
-			`SELECT input FROM node_runs WHERE run_id = ? AND seq = 0`, r.ID).Scan(&in); err != nil {
+			`SELECT nodes FROM run_nodes WHERE run_id = ?`, r.ID).Scan(&doc); err != nil {
 			t.Fatal(err)
 		}
-		if want := `[{"body":{"n":3,"user":"ann"}}]`; string(in) != want {
-			t.Errorf("stored input %s, want %s", in, want)
+		// The webhook's output repeats its input.
+		if want := `"i":[{"body":{"n":3,"user":"ann"}}],"o":[0]`; !strings.Contains(doc, want) {
+			t.Errorf("stored nodes %s, want them to hold %s", doc, want)
 		}
 	})
 }
@@ -200,8 +201,9 @@ func TestPayloadTruncation(t *testing.T) {
 			}
 
 			var inLen, outLen int
-			if err := s.r.QueryRowContext(ctx,
-				`SELECT COALESCE(length(input), 0), COALESCE(length(output), 0) FROM node_runs`).Scan(&inLen, &outLen); err != nil {
+			if err := s.r.QueryRowContext(ctx, `
+SELECT COALESCE(length(json_extract(nodes, '$[0].i')), 0), COALESCE(length(json_extract(nodes, '$[0].o')), 0)
+FROM run_nodes`).Scan(&inLen, &outLen); err != nil {
 				t.Fatal(err)
 			}
 			if inLen > MaxPayloadBytes || outLen > MaxPayloadBytes {

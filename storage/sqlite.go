@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
@@ -19,6 +20,14 @@ import (
 
 var _ engine.Store = (*SQLite)(nil)
 
+// stmtCacheSize is how many prepared statements each connection keeps for reuse, keyed by
+// their SQL text: more than flowd has, so that every statement is prepared once.
+const stmtCacheSize = 64
+
+// walSizeLimit is the size the WAL file is cut back to after a checkpoint, when a large
+// transaction (pruning, vacuuming) grew it.
+const walSizeLimit = 16 << 20
+
 // busyTimeoutMillis is how long a connection waits for another process's lock before it fails
 // with "database is locked". Within one process writes never wait on each other in SQLite:
 // they queue on the single write connection.
@@ -26,7 +35,9 @@ const busyTimeoutMillis = 5000
 
 // SQLite is flowd's store: one SQLite database in WAL mode with one write connection and a
 // small pool of read-only connections, so reads never wait for writes and writes never race
-// each other for the lock. It satisfies engine.Store and is safe for concurrent use.
+// each other for the lock. Run records go through a writer that commits them in batches
+// (writer.go). It satisfies engine.Store and is safe for concurrent use; docs/storage.md
+// describes the design.
 //
 // Durability: the database runs with synchronous=NORMAL. Every committed transaction survives
 // a crash of the process (kill -9, panic, OOM kill). A power loss or OS crash can lose the
@@ -34,8 +45,14 @@ const busyTimeoutMillis = 5000
 // activity — but never corrupts the database: it reopens at an earlier consistent state.
 type SQLite struct {
 	path string
-	w    *sql.DB // exactly one connection; every transaction on it is BEGIN IMMEDIATE
-	r    *sql.DB // query_only connections
+	w    *sql.DB    // exactly one connection; every transaction on it is BEGIN IMMEDIATE
+	r    *sql.DB    // query_only connections
+	runs *runWrites // run writes prepared on w
+	wr   *writer    // commits run records in batches on w
+
+	closeOnce sync.Once
+	closeErr  error
+	pruner    pruner
 }
 
 // Open opens the database at path, creating it and its parent directories when missing, and
@@ -61,12 +78,13 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 	// auto_vacuum is applied when each connection opens, which is before migrations create the
 	// first table; on an existing database it is a no-op.
 	w, err := sql.Open("sqlite3", dsn(abs, url.Values{
-		"_journal_mode": {"WAL"},
-		"_synchronous":  {"NORMAL"},
-		"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)},
-		"_foreign_keys": {"on"},
-		"_txlock":       {"immediate"},
-		"_auto_vacuum":  {"incremental"},
+		"_journal_mode":    {"WAL"},
+		"_synchronous":     {"NORMAL"},
+		"_busy_timeout":    {fmt.Sprint(busyTimeoutMillis)},
+		"_foreign_keys":    {"on"},
+		"_txlock":          {"immediate"},
+		"_auto_vacuum":     {"incremental"},
+		"_stmt_cache_size": {fmt.Sprint(stmtCacheSize)},
 	}))
 	if err != nil {
 		return nil, err
@@ -85,6 +103,10 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 		w.Close()
 		return nil, fmt.Errorf("journal mode is %q, want wal (is the file on a network file system?)", mode)
 	}
+	if _, err := w.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
+		w.Close()
+		return nil, err
+	}
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
 		return nil, err
@@ -92,9 +114,10 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 
 	// The database is in WAL mode now (a persistent setting), so readers need not set it.
 	r, err := sql.Open("sqlite3", dsn(abs, url.Values{
-		"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)},
-		"_foreign_keys": {"on"},
-		"_query_only":   {"1"},
+		"_busy_timeout":    {fmt.Sprint(busyTimeoutMillis)},
+		"_foreign_keys":    {"on"},
+		"_query_only":      {"1"},
+		"_stmt_cache_size": {fmt.Sprint(stmtCacheSize)},
 	}))
 	if err != nil {
 		w.Close()
@@ -108,7 +131,8 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 		w.Close()
 		return nil, err
 	}
-	return &SQLite{path: abs, w: w, r: r}, nil
+	runs := &runWrites{db: w}
+	return &SQLite{path: abs, w: w, r: r, runs: runs, wr: newWriter(runs)}, nil
 }
 
 // dsn builds a file: URI that go-sqlite3 reads its _options from and SQLite its path from, so
@@ -121,18 +145,25 @@ func dsn(abs string, opts url.Values) string {
 // Path is the absolute path of the database file.
 func (s *SQLite) Path() string { return s.path }
 
-// Close releases the free pages left by deletions, checkpoints the WAL into the database file
-// and closes both pools. It waits for queries in progress; the store must not be used after.
+// Close stops the pruner, writes every run record still queued, releases the free pages
+// left by deletions, checkpoints the WAL into the database file and closes both pools. It
+// waits for queries in progress. Writes queued after Close fail with ErrClosed; other use of
+// the store after Close fails. Calling Close again returns the first call's result.
 func (s *SQLite) Close() error {
-	errR := s.r.Close()
-	ctx := context.Background()
-	errV := drain(s.w.QueryContext(ctx, "PRAGMA incremental_vacuum"))
-	_, errC := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-	errW := s.w.Close()
-	if err := errors.Join(errR, errV, errC, errW); err != nil {
-		return fmt.Errorf("close store %s: %w", s.path, err)
-	}
-	return nil
+	s.closeOnce.Do(func() {
+		s.pruner.stop()
+		s.wr.close()
+		ctx := context.Background()
+		errS := s.runs.close(ctx)
+		errR := s.r.Close()
+		errV := drain(s.w.QueryContext(ctx, "PRAGMA incremental_vacuum"))
+		_, errC := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+		errW := s.w.Close()
+		if err := errors.Join(errS, errR, errV, errC, errW); err != nil {
+			s.closeErr = fmt.Errorf("close store %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
 }
 
 // drain reads every row of a statement that does its work one row at a time, as

@@ -42,9 +42,13 @@ type serveConfig struct {
 	MetricsAddr string
 	// Secrets gives $secrets and is what flows' secret names are checked against; Redactor
 	// redacts run records. nil: no secrets, records stored as they are (in-process tests).
-	Secrets  engine.Secrets
-	Redactor *redact.Redactor
+	Secrets   engine.Secrets
+	Redactor  *redact.Redactor
+	Retention storage.Retention
 }
+
+// pruneInterval is how often flowd serve deletes the runs its retention settings do not keep.
+const pruneInterval = time.Minute
 
 // cmdServe serves every flow in a folder: webhooks, schedules, the JSON API. It returns when
 // ctx is done (SIGINT, SIGTERM) and the server has shut down.
@@ -66,6 +70,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var sf secretFlags
 	sf.register(fs)
+	fs.DurationVar(&cfg.Retention.MaxAge, "retention-max-age", 336*time.Hour, "delete finished runs older than this `duration`; 0 keeps them (env FLOWD_RETENTION_MAX_AGE)")
+	fs.IntVar(&cfg.Retention.MaxRunsPerFlow, "retention-max-runs", 0, "keep only the newest `n` runs of each flow; 0: no limit (env FLOWD_RETENTION_MAX_RUNS)")
+	for name, env := range map[string]string{"retention-max-age": "FLOWD_RETENTION_MAX_AGE", "retention-max-runs": "FLOWD_RETENTION_MAX_RUNS"} {
+		if v := os.Getenv(env); v != "" {
+			if err := fs.Set(name, v); err != nil {
+				fmt.Fprintf(stderr, "flowd serve: %s=%q: %v\n", env, v, err)
+				return exitUsage
+			}
+		}
+	}
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowd serve [flags]")
 		fs.PrintDefaults()
@@ -75,6 +89,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
+		return exitUsage
+	}
+	if err := cfg.Retention.Validate(); err != nil {
+		fmt.Fprintf(stderr, "flowd serve: %v\n", err)
 		return exitUsage
 	}
 	sec, usage, err := sf.load(cfg.Demo)
@@ -170,6 +188,10 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		return nil, err
 	} else if n > 0 {
 		logger.Warn("marked runs left running by a previous process as crashed", "runs", n)
+	}
+	if err := store.StartPruning(cfg.Retention, pruneInterval, logger); err != nil {
+		store.Close()
+		return nil, err
 	}
 	static, err := sealedStore(store) // static data encrypted at rest: rotatekey.go
 	if err == nil {
