@@ -48,6 +48,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.DemoExpiresIn, "demo-expires-in", time.Hour, "lifetime of demo tokens")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest webhook request body in `bytes`")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long runs in flight may take to finish on shutdown")
+	pprofAddr := fs.String("pprof-addr", envOr("FLOWD_PPROF_ADDR", ""), "serve /debug/pprof/ on this separate `address`; a bare :port means 127.0.0.1; empty: off (env FLOWD_PPROF_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowd serve [flags]")
 		fs.PrintDefaults()
@@ -60,6 +61,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	logger := newLogger(stderr)
+	if *pprofAddr != "" {
+		stopPprof, err := startPprof(ctx, *pprofAddr, logger)
+		if err != nil {
+			logger.Error("not starting", "error", err)
+			return exitProblem
+		}
+		defer stopPprof()
+	}
 	a, err := startApp(ctx, cfg, logger)
 	if err != nil {
 		var probs engine.Problems
