@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// buildFlowd builds the flowd binary of the repository at repo into dir and returns its path.
+func buildFlowd(ctx context.Context, repo, dir string) (string, error) {
+	bin := filepath.Join(dir, "flowd")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/flowd")
+	cmd.Dir = repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build flowd in %s: %w\n%s", repo, err, out)
+	}
+	return bin, nil
+}
+
+// findRepo walks up from dir to the folder whose go.mod declares flowd's module.
+func findRepo(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil && bytes.HasPrefix(b, []byte("module github.com/flowd/flowd\n")) {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no flowd repository (go.mod of github.com/flowd/flowd) at or above %s; run from the repository or pass -repo", dir)
+		}
+	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago. flowd is
+// started on it rather than on port 0 so that the start can be timed from outside by polling.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// flowdProc is a `flowd serve` process.
+type flowdProc struct {
+	cmd       *exec.Cmd
+	Addr      string // where it serves webhooks and the API
+	PprofAddr string // "" when pprof is off
+	logPath   string
+	started   time.Time
+	done      chan struct{} // closed when the process has exited; then err is set
+	err       error
+}
+
+// flowdOpts says how to start flowd serve.
+type flowdOpts struct {
+	Bin, FlowsDir, DB, LogPath string
+	Env                        []string // added to this process's environment
+	Pprof                      bool
+}
+
+// startFlowd starts flowd serve on a free loopback port, logging to o.LogPath. It does not
+// wait for it to listen: see waitWebhook. The caller must stop or kill the process.
+func startFlowd(o flowdOpts) (*flowdProc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "--addr", addr, "--db", o.DB, "--flows", o.FlowsDir}
+	p := &flowdProc{Addr: addr, logPath: o.LogPath, done: make(chan struct{})}
+	if o.Pprof {
+		if p.PprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--pprof-addr", p.PprofAddr)
+	}
+	logf, err := os.Create(o.LogPath)
+	if err != nil {
+		return nil, fmt.Errorf("flowd log: %w", err)
+	}
+	p.cmd = exec.Command(o.Bin, args...)
+	// FLOWD_* settings of the caller's shell would change what is measured: drop them.
+	p.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FLOWD_") })
+	p.cmd.Env = append(p.cmd.Env, o.Env...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.started = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// URL is the address of path on this flowd.
+func (p *flowdProc) URL(path string) string { return "http://" + p.Addr + path }
+
+// waitWebhook polls POST path until flowd answers it with 200 and returns that answer's body
+// and the time from the process's start to it: flowd's start to its first served webhook.
+func (p *flowdProc) waitWebhook(ctx context.Context, path string) ([]byte, time.Duration, error) {
+	client := &http.Client{Timeout: 30 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL(path), nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		res, err := client.Do(req)
+		if err == nil {
+			body, rerr := io.ReadAll(res.Body)
+			res.Body.Close()
+			took := time.Since(p.started)
+			if res.StatusCode == http.StatusOK && rerr == nil {
+				return body, took, nil
+			}
+			return nil, 0, fmt.Errorf("first webhook POST %s: status %d: %s\n%s", path, res.StatusCode, body, p.logTail())
+		}
+		select {
+		case <-p.done:
+			return nil, 0, fmt.Errorf("flowd exited before serving: %v\n%s", p.err, p.logTail())
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-time.After(200 * time.Microsecond): // polling: the port is not open yet
+		}
+		if time.Now().After(deadline) {
+			return nil, 0, fmt.Errorf("flowd did not serve POST %s within 30s: %v\n%s", path, err, p.logTail())
+		}
+	}
+}
+
+// RSS is the process's resident set size (VmRSS) in bytes.
+func (p *flowdProc) RSS() (int64, error) { return readRSS(p.cmd.Process.Pid) }
+
+func readRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read RSS: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("read RSS: %q: %w", sc.Text(), err)
+			}
+			return kb << 10, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read RSS: %w", err)
+	}
+	return 0, fmt.Errorf("read RSS: no VmRSS in /proc/%d/status", pid)
+}
+
+// stop sends SIGTERM and waits for a clean exit: exit status 0 within a minute.
+func (p *flowdProc) stop() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("flowd had already exited: %v\n%s", p.err, p.logTail())
+	default:
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop flowd: %w", err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		p.kill()
+		return fmt.Errorf("flowd did not stop within a minute of SIGTERM\n%s", p.logTail())
+	}
+	if p.err != nil {
+		return fmt.Errorf("flowd exited uncleanly after SIGTERM: %w\n%s", p.err, p.logTail())
+	}
+	return nil
+}
+
+// kill ends the process at once if it still runs, and waits for it.
+func (p *flowdProc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// logTail is the end of flowd's log, for error messages.
+func (p *flowdProc) logTail() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return "(no flowd log: " + err.Error() + ")"
+	}
+	const keep = 3000
+	if len(b) > keep {
+		b = b[len(b)-keep:]
+	}
+	return "flowd log (" + p.logPath + ", end):\n" + string(b)
+}
+
+// cpuProfile fetches a CPU profile of seconds from flowd's pprof listener into path.
+func (p *flowdProc) cpuProfile(ctx context.Context, seconds int, path string) error {
+	if p.PprofAddr == "" {
+		return errors.New("cpu profile: flowd runs without --pprof-addr")
+	}
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.PprofAddr, seconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1000))
+		return fmt.Errorf("cpu profile: status %d: %s", res.StatusCode, b)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return f.Close()
+}
