@@ -38,11 +38,16 @@ func (c *config) has(section string) bool { return slices.Contains(c.Sections, s
 
 // loadRow is one load measurement: a target at a concurrency.
 type loadRow struct {
-	Target  string // "bare" or "flowd"
-	Conc    int
-	Result  *loadResult
-	Total   int64 // requests sent, warm-up included
-	Comment string
+	Target string // "bare" or "flowd"
+	Conc   int
+	Result *loadResult
+	Total  int64 // requests sent, warm-up included
+	// FlowdCPU and ToolCPU are the cores flowd and this process (load generator, and for
+	// "bare" the handler) used during the measured period.
+	FlowdCPU, ToolCPU float64
+	// OtherCPU is the cores the rest of the machine used meanwhile: other processes and the
+	// kernel. More than a little means the figures are disturbed.
+	OtherCPU float64
 }
 
 // apiRow is the timing of one GET on flowd with the database full of runs.
@@ -212,32 +217,39 @@ func benchLoad(ctx context.Context, cfg config, res *results, say sayFunc, mkdir
 		for _, c := range cfg.Conc {
 			for _, target := range []string{"bare", "flowd"} {
 				l := &load{Workers: c, Warmup: cfg.Warmup, Duration: cfg.Duration, Want: want, URL: bare.URL(tokenWebhook)}
+				profile := target == "flowd" && cfg.CPUProfile != "" && c == top
 				profErr := make(chan error, 1)
+				var meter *cpuMeter
+				l.Measuring = func() {
+					meter = startCPUMeter(p.cmd.Process.Pid, 0)
+					if profile {
+						go func() { profErr <- p.cpuProfile(ctx, max(1, int(cfg.Duration.Seconds())), cfg.CPUProfile) }()
+					}
+				}
 				if target == "flowd" {
 					l.URL = p.URL(tokenWebhook)
-					if cfg.CPUProfile != "" && c == top {
-						l.Measuring = func() {
-							go func() { profErr <- p.cpuProfile(ctx, max(1, int(cfg.Duration.Seconds())), cfg.CPUProfile) }()
-						}
-					}
 				}
 				say("load: %s at concurrency %d for %s after %s warm-up", target, c, cfg.Duration, cfg.Warmup)
 				r, err := l.run(ctx)
 				if err != nil {
 					return err
 				}
-				if l.Measuring != nil {
+				row := loadRow{Target: target, Conc: c, Result: r, Total: r.Total}
+				if meter != nil {
+					cores, other := meter.Cores()
+					row.FlowdCPU, row.ToolCPU, row.OtherCPU = cores[0], cores[1], other
+				}
+				if profile {
 					if err := <-profErr; err != nil {
 						return err
 					}
 					res.Profile = cfg.CPUProfile
 				}
-				row := loadRow{Target: target, Conc: c, Result: r, Total: r.Total}
 				res.Load = append(res.Load, row)
 				if target == "flowd" {
 					served += r.Total
 				}
-				say("  %.0f runs/s, p50 %s, p99 %s, %d errors %s", r.RunsPerSec(), ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.Errors, r.FirstError)
+				say("  %.0f runs/s, p50 %s, p99 %s, %d errors %s; cores used: flowd %.2f, this tool %.2f, the rest %.2f", r.RunsPerSec(), ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.Errors, r.FirstError, row.FlowdCPU, row.ToolCPU, row.OtherCPU)
 			}
 		}
 		res.TokenCalls = tokens.hits.Load() - hits

@@ -20,9 +20,16 @@ import (
 )
 
 // buildFlowd builds the flowd binary of the repository at repo into dir and returns its path.
+// Its version is the commit, as `make build` sets it, so the report says what was measured.
 func buildFlowd(ctx context.Context, repo, dir string) (string, error) {
 	bin := filepath.Join(dir, "flowd")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/flowd")
+	version := "dev"
+	describe := exec.CommandContext(ctx, "git", "describe", "--tags", "--always", "--dirty")
+	describe.Dir = repo
+	if out, err := describe.Output(); err == nil {
+		version = strings.TrimSpace(string(out))
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.version="+version, "-o", bin, "./cmd/flowd")
 	cmd.Dir = repo
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build flowd in %s: %w\n%s", repo, err, out)
@@ -244,4 +251,104 @@ func (p *flowdProc) cpuProfile(ctx context.Context, seconds int, path string) er
 		return fmt.Errorf("cpu profile: %w", err)
 	}
 	return f.Close()
+}
+
+// clockTick is Linux's USER_HZ, the unit of /proc/PID/stat's CPU times: 100 on every
+// mainstream architecture.
+const clockTick = 10 * time.Millisecond
+
+// cpuTime is the CPU time (user and system) process pid has used so far; pid 0 is this one.
+func cpuTime(pid int) (time.Duration, error) {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/stat", pid)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time: %w", err)
+	}
+	// The command name, field 2, is in parentheses and may hold spaces: count from after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("read CPU time: %s: no ')'", path)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("read CPU time: %s: %d fields", path, len(f))
+	}
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("read CPU time: %s: %w", path, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
+}
+
+// systemBusy is the CPU time all cores have spent on anything but idling (and waiting for
+// I/O) since boot, from /proc/stat.
+func systemBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read system CPU time: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("read system CPU time: /proc/stat starts %q", line)
+	}
+	var busy int64
+	for i, s := range f[1:9] { // user nice system idle iowait irq softirq steal
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("read system CPU time: %w", err)
+		}
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return time.Duration(busy) * clockTick, nil
+}
+
+// cpuMeter measures how many cores processes, and the whole machine, used over a period.
+type cpuMeter struct {
+	pids      []int // 0 is this process
+	start     []time.Duration
+	startBusy time.Duration
+	at        time.Time
+}
+
+func startCPUMeter(pids ...int) *cpuMeter {
+	m := &cpuMeter{pids: pids, at: time.Now()}
+	for _, p := range pids {
+		t, _ := cpuTime(p) // a process that is gone reads as 0
+		m.start = append(m.start, t)
+	}
+	m.startBusy, _ = systemBusy()
+	return m
+}
+
+// Cores returns the cores each process used on average since the meter started, and the
+// cores everything else used: other processes, and the kernel's own work (loopback
+// networking, disk writeback) that no process is charged for.
+func (m *cpuMeter) Cores() (procs []float64, other float64) {
+	wall := time.Since(m.at)
+	procs = make([]float64, len(m.pids))
+	if wall <= 0 {
+		return procs, 0
+	}
+	var sum time.Duration
+	for i, p := range m.pids {
+		if t, err := cpuTime(p); err == nil {
+			procs[i] = float64(t-m.start[i]) / float64(wall)
+			sum += t - m.start[i]
+		}
+	}
+	if busy, err := systemBusy(); err == nil && m.startBusy > 0 {
+		other = max(0, float64(busy-m.startBusy-sum)/float64(wall))
+	}
+	return procs, other
 }

@@ -17,6 +17,9 @@ type machine struct {
 	Cores       int
 	CPU, OS, Go string
 	MemTotalKB  int64
+	// BusyBefore is the cores the machine was using in the second before the run started:
+	// other work that will disturb the figures.
+	BusyBefore float64
 }
 
 func thisMachine() machine {
@@ -33,6 +36,12 @@ func thisMachine() machine {
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.OS = "Linux " + strings.TrimSpace(string(b))
+	}
+	if before, err := systemBusy(); err == nil {
+		time.Sleep(time.Second) // sampling the machine's load, not waiting for anything
+		if after, err := systemBusy(); err == nil {
+			m.BusyBefore = float64(after-before) / float64(time.Second)
+		}
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
@@ -73,7 +82,11 @@ func report(r *results, command string) string {
 	w("# flowd-bench results\n\n")
 	w("- command: `%s`\n", command)
 	w("- machine: %d cores (nproc), %s, %.1f GiB RAM, %s, %s\n", r.Machine.Cores, r.Machine.CPU, float64(r.Machine.MemTotalKB)/(1<<20), r.Machine.OS, r.Machine.Go)
-	w("- flowd: %s\n", r.Flowd)
+	w("- machine load in the second before the run: %.2f cores busy", r.Machine.BusyBefore)
+	if r.Machine.BusyBefore > 0.2 {
+		w(" — **other work is running: the figures will be disturbed**")
+	}
+	w("\n- flowd: %s\n", r.Flowd)
 	w("- load: `POST /webhook/token-refresh` with an empty body over keep-alive connections, one per worker; %s warm-up, then %s measured per row; latency is the client's, request sent to answer read; an answer that is not 200 with the expected body is an error\n", c.Warmup, c.Duration)
 	w("- the load generator and the bare handler share this process; flowd is a separate process on the same cores\n")
 
@@ -86,9 +99,13 @@ func report(r *results, command string) string {
 			if bare := findLoad(r.Load, "bare", l.Conc); l.Target == "flowd" && bare != nil && bare.Result.RunsPerSec() > 0 {
 				ratio = pct(l.Result.RunsPerSec() / bare.Result.RunsPerSec())
 			}
-			rows = append(rows, loadCells(l.Target, l, ratio))
+			rows = append(rows, append(loadCells(l.Target, l, ratio), fmt.Sprintf("%.2f / %.2f / %.2f", l.FlowdCPU, l.ToolCPU, l.OtherCPU)))
 		}
-		w("%s\n", table([]string{"target", "c", "runs/s", "p50", "p99", "max", "errors", "flowd/bare runs/s"}, rows))
+		w("%s\n", table([]string{"target", "c", "runs/s", "p50", "p99", "max", "errors", "flowd/bare runs/s", "cores: flowd / tool / rest"}, rows))
+		w("Cores are CPU time over the measured period, of %d: flowd's process; this tool's (load generator, and the bare handler in the bare rows); the rest of the machine (other processes, and kernel work no process is charged for, such as loopback networking).\n\n", r.Machine.Cores)
+		if busy := busiest(r.Load); busy != nil && busy.OtherCPU > 0.5 {
+			w("**Warning:** the rest of the machine used %.2f cores during %s c=%d: the figures are disturbed by other work. Re-run on a quiet machine.\n\n", busy.OtherCPU, busy.Target, busy.Conc)
+		}
 		if f, bare := findLoad(r.Load, "flowd", 8), findLoad(r.Load, "bare", 8); f != nil && bare != nil {
 			w("p99 at c=8: flowd %s, bare %s: %.1f×\n\n", ms(f.Result.Latency.Quantile(0.99)), ms(bare.Result.Latency.Quantile(0.99)), p99Ratio(r))
 		}
@@ -213,10 +230,21 @@ func loadCells(name string, l loadRow, ratio string) []string {
 	res := l.Result
 	cells := []string{name, fmt.Sprint(l.Conc), thousands(int64(res.RunsPerSec() + 0.5)),
 		ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Max()), fmt.Sprint(res.Errors)}
-	if ratio != "" || name == "bare" || name == "flowd" {
+	if name == "bare" || name == "flowd" {
 		cells = append(cells, ratio)
 	}
 	return cells
+}
+
+// busiest is the row during which the rest of the machine used the most CPU.
+func busiest(rows []loadRow) *loadRow {
+	var b *loadRow
+	for i := range rows {
+		if b == nil || rows[i].OtherCPU > b.OtherCPU {
+			b = &rows[i]
+		}
+	}
+	return b
 }
 
 func findLoad(rows []loadRow, target string, c int) *loadRow {
