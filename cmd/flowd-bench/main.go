@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -97,11 +96,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	res, err := bench(ctx, cfg, stderr)
+	if ctx.Err() != nil { // interrupted: whatever failed, failed because of it
+		fmt.Fprintln(stderr, "flowd-bench: interrupted; flowd stopped and temp files removed")
+		return 130
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "flowd-bench:", err)
-		if errors.Is(err, context.Canceled) {
-			return 130
-		}
 		return 1
 	}
 	text := report(res, strings.Join(append([]string{"flowd-bench"}, args...), " "))
