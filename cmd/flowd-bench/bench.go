@@ -26,6 +26,7 @@ type config struct {
 	RSSRuns    int      // runs to drive before the "after N runs" RSS figure
 	Flows      int      // flows loaded in the scale run
 	ScaleConc  int
+	Rounds     int // slices each load is measured in, alternating between targets
 	DBRuns     int // runs seeded for the runs API timings
 	APIReps    int
 	CPUProfile string // where to write a CPU profile of flowd under the highest concurrency; "" none
@@ -215,41 +216,52 @@ func benchLoad(ctx context.Context, cfg config, res *results, say sayFunc, mkdir
 		hits := tokens.hits.Load()
 		top := slices.Max(cfg.Conc)
 		for _, c := range cfg.Conc {
-			for _, target := range []string{"bare", "flowd"} {
-				l := &load{Workers: c, Warmup: cfg.Warmup, Duration: cfg.Duration, Want: want, URL: bare.URL(tokenWebhook)}
-				profile := target == "flowd" && cfg.CPUProfile != "" && c == top
-				profErr := make(chan error, 1)
-				var meter *cpuMeter
-				l.Measuring = func() {
-					meter = startCPUMeter(p.cmd.Process.Pid, 0)
-					if profile {
-						go func() { profErr <- p.cpuProfile(ctx, max(1, int(cfg.Duration.Seconds())), cfg.CPUProfile) }()
+			say("load: bare and flowd at concurrency %d, %s each in %d alternating slices after %s warm-up", c, cfg.Duration, cfg.Rounds, cfg.Warmup)
+			rows := []loadRow{{Target: "bare", Conc: c}, {Target: "flowd", Conc: c}}
+			use := make([]cpuUse, 2)
+			var profiles []string
+			targets := make([]*slicedTarget, 2)
+			for i, url := range []string{bare.URL(tokenWebhook), p.URL(tokenWebhook)} {
+				targets[i] = &slicedTarget{URL: url, Want: want, Slice: func() func() error {
+					meter := startCPUMeter(p.cmd.Process.Pid, 0)
+					var prof chan error
+					if i == 1 && c == top && cfg.CPUProfile != "" {
+						path := fmt.Sprintf("%s.%d", cfg.CPUProfile, len(profiles)+1)
+						profiles = append(profiles, path)
+						prof = make(chan error, 1)
+						go func() {
+							prof <- p.cpuProfile(ctx, max(1, int((cfg.Duration/time.Duration(cfg.Rounds)).Seconds())), path)
+						}()
 					}
-				}
-				if target == "flowd" {
-					l.URL = p.URL(tokenWebhook)
-				}
-				say("load: %s at concurrency %d for %s after %s warm-up", target, c, cfg.Duration, cfg.Warmup)
-				r, err := l.run(ctx)
-				if err != nil {
-					return err
-				}
-				row := loadRow{Target: target, Conc: c, Result: r, Total: r.Total}
-				if meter != nil {
-					cores, other := meter.Cores()
-					row.FlowdCPU, row.ToolCPU, row.OtherCPU = cores[0], cores[1], other
-				}
-				if profile {
-					if err := <-profErr; err != nil {
-						return err
+					return func() error {
+						use[i].add(meter.Stop())
+						if prof != nil {
+							return <-prof
+						}
+						return nil
 					}
-					res.Profile = cfg.CPUProfile
-				}
-				res.Load = append(res.Load, row)
-				if target == "flowd" {
+				}}
+			}
+			results, err := alternate(ctx, targets, c, cfg.Warmup, cfg.Duration, cfg.Rounds)
+			if err != nil {
+				return err
+			}
+			for i := range rows {
+				r := results[i]
+				rows[i].Result, rows[i].Total = r, r.Total
+				rows[i].FlowdCPU, rows[i].ToolCPU, rows[i].OtherCPU = use[i].Cores(0), use[i].Cores(1), use[i].Cores(-1)
+				if i == 1 {
 					served += r.Total
 				}
-				say("  %.0f runs/s, p50 %s, p99 %s, %d errors %s; cores used: flowd %.2f, this tool %.2f, the rest %.2f", r.RunsPerSec(), ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.Errors, r.FirstError, row.FlowdCPU, row.ToolCPU, row.OtherCPU)
+				say("  %s: %.0f runs/s, p50 %s, p99 %s, %d errors %s; cores used: flowd %.2f, this tool %.2f, the rest %.2f", rows[i].Target,
+					r.RunsPerSec(), ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.Errors, r.FirstError, rows[i].FlowdCPU, rows[i].ToolCPU, rows[i].OtherCPU)
+			}
+			res.Load = append(res.Load, rows...)
+			if len(profiles) > 0 {
+				if err := mergeProfiles(ctx, cfg.CPUProfile, profiles); err != nil {
+					return err
+				}
+				res.Profile = cfg.CPUProfile
 			}
 		}
 		res.TokenCalls = tokens.hits.Load() - hits
@@ -287,13 +299,16 @@ func benchLoad(ctx context.Context, cfg config, res *results, say sayFunc, mkdir
 	return nil
 }
 
-// benchScale: the same load with one flow and with cfg.Flows flows, each on a new database.
-// The many-flows database (at bigDB) is kept for benchRuns.
+// benchScale: the same load with one flow and with cfg.Flows flows loaded, each flowd on a
+// new database, both running and measured in alternating slices. The many-flows database
+// (at bigDB) is kept for benchRuns.
 func benchScale(ctx context.Context, cfg config, res *results, say sayFunc, mkdir mkdirFunc, start startFunc, bigDir, bigDB string) error {
 	oneDir, oneDB, _, err := mkdir("one", 1)
 	if err != nil {
 		return err
 	}
+	var procs []*flowdProc
+	var targets []*slicedTarget
 	for _, s := range []struct {
 		dir, db string
 		flows   int
@@ -309,18 +324,24 @@ func benchScale(ctx context.Context, cfg config, res *results, say sayFunc, mkdi
 		if err := checkFlowCount(ctx, p, s.flows); err != nil {
 			return err
 		}
-		say("scale: %d flow(s) loaded, first webhook %s after start; load at concurrency %d for %s", s.flows, ms(took), cfg.ScaleConc, cfg.Duration)
-		l := &load{URL: p.URL(tokenWebhook), Workers: cfg.ScaleConc, Warmup: cfg.Warmup, Duration: cfg.Duration, Want: want}
-		r, err := l.run(ctx)
-		if err != nil {
-			return err
-		}
-		say("  %.0f runs/s, p50 %s, p99 %s, %d errors %s", r.RunsPerSec(), ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.Errors, r.FirstError)
+		say("scale: flowd with %d flow(s) served its first webhook %s after start", s.flows, ms(took))
+		procs = append(procs, p)
+		targets = append(targets, &slicedTarget{URL: p.URL(tokenWebhook), Want: want})
+	}
+	say("scale: 1 flow and %d flows at concurrency %d, %s each in %d alternating slices", cfg.Flows, cfg.ScaleConc, cfg.Duration, cfg.Rounds)
+	results, err := alternate(ctx, targets, cfg.ScaleConc, cfg.Warmup, cfg.Duration, cfg.Rounds)
+	if err != nil {
+		return err
+	}
+	for i, r := range results {
 		name := "1 flow"
-		if s.flows != 1 {
-			name = thousands(int64(s.flows)) + " flows"
+		if i == 1 {
+			name = thousands(int64(cfg.Flows)) + " flows"
 		}
+		say("  %s: %.0f runs/s, p50 %s, p99 %s, %d errors %s", name, r.RunsPerSec(), ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.Errors, r.FirstError)
 		res.Scale = append(res.Scale, loadRow{Target: name, Conc: cfg.ScaleConc, Result: r, Total: r.Total})
+	}
+	for _, p := range procs {
 		if err := p.stop(); err != nil {
 			return err
 		}

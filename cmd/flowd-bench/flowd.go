@@ -313,7 +313,39 @@ func systemBusy() (time.Duration, error) {
 	return time.Duration(busy) * clockTick, nil
 }
 
-// cpuMeter measures how many cores processes, and the whole machine, used over a period.
+// cpuUse is the CPU time processes, and the rest of the machine, used over wall time.
+type cpuUse struct {
+	Procs       []time.Duration
+	Other, Wall time.Duration
+}
+
+// Cores is the average cores process i used (-1: the rest of the machine).
+func (u cpuUse) Cores(i int) float64 {
+	if u.Wall <= 0 {
+		return 0
+	}
+	t := u.Other
+	if i >= 0 {
+		if i >= len(u.Procs) {
+			return 0
+		}
+		t = u.Procs[i]
+	}
+	return float64(t) / float64(u.Wall)
+}
+
+func (u *cpuUse) add(o cpuUse) {
+	for len(u.Procs) < len(o.Procs) {
+		u.Procs = append(u.Procs, 0)
+	}
+	for i, t := range o.Procs {
+		u.Procs[i] += t
+	}
+	u.Other += o.Other
+	u.Wall += o.Wall
+}
+
+// cpuMeter measures the CPU time processes, and the whole machine, use over a period.
 type cpuMeter struct {
 	pids      []int // 0 is this process
 	start     []time.Duration
@@ -331,24 +363,40 @@ func startCPUMeter(pids ...int) *cpuMeter {
 	return m
 }
 
-// Cores returns the cores each process used on average since the meter started, and the
-// cores everything else used: other processes, and the kernel's own work (loopback
-// networking, disk writeback) that no process is charged for.
-func (m *cpuMeter) Cores() (procs []float64, other float64) {
-	wall := time.Since(m.at)
-	procs = make([]float64, len(m.pids))
-	if wall <= 0 {
-		return procs, 0
-	}
+// Stop returns what each process used since the meter started, and what everything else
+// used: other processes, and the kernel's own work (loopback networking, disk writeback)
+// that no process is charged for.
+func (m *cpuMeter) Stop() cpuUse {
+	u := cpuUse{Procs: make([]time.Duration, len(m.pids)), Wall: time.Since(m.at)}
 	var sum time.Duration
 	for i, p := range m.pids {
 		if t, err := cpuTime(p); err == nil {
-			procs[i] = float64(t-m.start[i]) / float64(wall)
-			sum += t - m.start[i]
+			u.Procs[i] = t - m.start[i]
+			sum += u.Procs[i]
 		}
 	}
 	if busy, err := systemBusy(); err == nil && m.startBusy > 0 {
-		other = max(0, float64(busy-m.startBusy-sum)/float64(wall))
+		u.Other = max(0, busy-m.startBusy-sum)
 	}
-	return procs, other
+	return u
+}
+
+// mergeProfiles merges the CPU profiles at parts into one at path, with go tool pprof, and
+// removes the parts.
+func mergeProfiles(ctx context.Context, path string, parts []string) error {
+	out, err := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof", "-proto"}, parts...)...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, ee.Stderr)
+		}
+		return fmt.Errorf("merge cpu profiles %s: %w", strings.Join(parts, " "), err)
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		return fmt.Errorf("merge cpu profiles: %w", err)
+	}
+	for _, p := range parts {
+		os.Remove(p)
+	}
+	return nil
 }

@@ -24,6 +24,18 @@ type load struct {
 	Want []byte
 	// Measuring, when set, is called once as the measured period starts.
 	Measuring func()
+	// Client sends the requests; nil means a new keep-alive client for this run alone.
+	Client *http.Client
+}
+
+// newClient is a keep-alive HTTP client for workers concurrent requests to one host.
+func newClient(workers int) *http.Client {
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		MaxIdleConns:        workers,
+		MaxIdleConnsPerHost: workers,
+		DisableCompression:  true,
+		IdleConnTimeout:     time.Minute,
+	}}
 }
 
 // loadResult is what a load measured. Only requests that started after the warm-up and
@@ -53,14 +65,11 @@ func (l *load) run(ctx context.Context) (*loadResult, error) {
 	if l.Count <= 0 && l.Duration <= 0 {
 		return nil, fmt.Errorf("load %s: neither a duration nor a count", l.URL)
 	}
-	tr := &http.Transport{
-		MaxIdleConns:        l.Workers,
-		MaxIdleConnsPerHost: l.Workers,
-		DisableCompression:  true,
-		IdleConnTimeout:     time.Minute,
+	client := l.Client
+	if client == nil {
+		client = newClient(l.Workers)
+		defer client.CloseIdleConnections()
 	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: time.Minute}
 
 	start := time.Now()
 	measureFrom, end := start.Add(l.Warmup), start.Add(l.Warmup+l.Duration)
@@ -165,4 +174,64 @@ func (l *load) once(ctx context.Context, client *http.Client, buf *bytes.Buffer)
 		return fmt.Errorf("unexpected answer %.200q, want %.200q", buf.Bytes(), l.Want)
 	}
 	return nil
+}
+
+// merge adds o, a later measured period of the same load, to r.
+func (r *loadResult) merge(o *loadResult) {
+	r.OK += o.OK
+	r.Errors += o.Errors
+	r.Total += o.Total
+	r.Elapsed += o.Elapsed
+	r.Latency.Merge(&o.Latency)
+	if r.FirstError == "" {
+		r.FirstError = o.FirstError
+	}
+}
+
+// slicedTarget is one of the targets alternate drives.
+type slicedTarget struct {
+	URL  string
+	Want []byte
+	// Slice, when set, is called as each measured slice starts; the function it returns is
+	// called when the slice has ended.
+	Slice func() (end func() error)
+}
+
+// alternate measures targets under the same load in turn: rounds slices each, of
+// duration/rounds, target after target, so that whatever else the machine does in the
+// meantime falls on all of them alike. Each target is warmed up once, before its first
+// slice, and keeps its keep-alive connections across slices. It returns each target's
+// slices merged.
+func alternate(ctx context.Context, targets []*slicedTarget, workers int, warmup, duration time.Duration, rounds int) ([]*loadResult, error) {
+	out := make([]*loadResult, len(targets))
+	clients := make([]*http.Client, len(targets))
+	for i := range targets {
+		out[i] = &loadResult{}
+		clients[i] = newClient(workers)
+		defer clients[i].CloseIdleConnections()
+	}
+	slice := duration / time.Duration(rounds)
+	for round := range rounds {
+		for i, t := range targets {
+			l := &load{URL: t.URL, Want: t.Want, Workers: workers, Duration: slice, Client: clients[i]}
+			if round == 0 {
+				l.Warmup = warmup
+			}
+			var end func() error
+			if t.Slice != nil {
+				l.Measuring = func() { end = t.Slice() }
+			}
+			r, err := l.run(ctx)
+			if end != nil {
+				if eerr := end(); err == nil {
+					err = eerr
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+			out[i].merge(r)
+		}
+	}
+	return out, nil
 }

@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.RSSRuns, "rss-runs", 100_000, "runs in all before the RSS-after-runs figure")
 	fs.IntVar(&cfg.Flows, "flows", 1000, "flows loaded in the scale and runs sections (the token flow among them)")
 	fs.IntVar(&cfg.ScaleConc, "scale-c", 64, "concurrency of the scale section")
+	fs.IntVar(&cfg.Rounds, "rounds", 4, "slices each measurement is cut into, alternating between the targets compared, so that other work on the machine falls on both alike")
 	fs.IntVar(&cfg.DBRuns, "db-runs", 1_000_000, "runs stored for the runs section")
 	fs.IntVar(&cfg.APIReps, "api-reps", 20, "timed requests per runs API query")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of flowd under the highest concurrency to `file` (flowd --pprof-addr)")
@@ -139,6 +140,8 @@ func finishConfig(cfg *config, conc, sections string) error {
 		return fmt.Errorf("-flows must be at least 1")
 	case cfg.ScaleConc < 1:
 		return fmt.Errorf("-scale-c must be at least 1")
+	case cfg.Rounds < 1 || cfg.Duration/time.Duration(max(cfg.Rounds, 1)) < 10*time.Millisecond:
+		return fmt.Errorf("-rounds must be at least 1, with slices of -duration/-rounds at least 10ms")
 	case cfg.DBRuns < 10:
 		return fmt.Errorf("-db-runs must be at least 10")
 	case cfg.APIReps < 1:

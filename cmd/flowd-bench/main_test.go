@@ -16,7 +16,7 @@ func TestSmallRun(t *testing.T) {
 		t.Skip("builds and starts flowd")
 	}
 	cfg := config{Duration: 100 * time.Millisecond, Warmup: 20 * time.Millisecond, RSSRuns: 300,
-		Flows: 10, ScaleConc: 4, DBRuns: 500, APIReps: 3}
+		Flows: 10, ScaleConc: 4, DBRuns: 500, APIReps: 3, Rounds: 2}
 	if err := finishConfig(&cfg, "1,4", strings.Join(allSections, ",")); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +87,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-c", "0"}, "want concurrencies"},
 		{[]string{"-sections", "load,nope"}, `unknown section "nope"`},
 		{[]string{"-duration", "0s"}, "-duration must be positive"},
+		{[]string{"-rounds", "0"}, "-rounds must be at least 1"},
 		{[]string{"-sections", "runs", "-cpuprofile", "x.pprof"}, "-cpuprofile needs the load section"},
 		{[]string{"extra"}, "Usage: flowd-bench"},
 	} {

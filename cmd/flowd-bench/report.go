@@ -87,7 +87,7 @@ func report(r *results, command string) string {
 		w(" — **other work is running: the figures will be disturbed**")
 	}
 	w("\n- flowd: %s\n", r.Flowd)
-	w("- load: `POST /webhook/token-refresh` with an empty body over keep-alive connections, one per worker; %s warm-up, then %s measured per row; latency is the client's, request sent to answer read; an answer that is not 200 with the expected body is an error\n", c.Warmup, c.Duration)
+	w("- load: `POST /webhook/token-refresh` with an empty body over keep-alive connections, one per worker; %s warm-up, then %s measured per row, in %d slices alternating with the row it is compared with; latency is the client's, request sent to answer read; an answer that is not 200 with the expected body is an error\n", c.Warmup, c.Duration, c.Rounds)
 	w("- the load generator and the bare handler share this process; flowd is a separate process on the same cores\n")
 
 	if len(r.Load) > 0 {
@@ -144,7 +144,7 @@ func report(r *results, command string) string {
 
 	if len(r.Scale) == 2 {
 		w("\n## Scale: 1 flow against %s flows loaded\n\n", thousands(int64(c.Flows)))
-		w("Each on a new database; the other flows are small webhook flows with their own paths (half with a path parameter).\n\n")
+		w("Two flowd processes, each on a new database, measured in alternating slices; the other flows are small webhook flows with their own paths (half with a path parameter).\n\n")
 		rows := [][]string{}
 		for _, l := range r.Scale {
 			rows = append(rows, loadCells(l.Target, l, ""))
