@@ -134,13 +134,7 @@ func (l *load) run(ctx context.Context) (*loadResult, error) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			total.OK += mine.OK
-			total.Errors += mine.Errors
-			total.Total += mine.Total
-			total.Latency.Merge(&mine.Latency)
-			if total.FirstError == "" {
-				total.FirstError = mine.FirstError
-			}
+			total.merge(&mine)
 		})
 	}
 	wg.Wait()
