@@ -24,8 +24,15 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# Go benchmarks, then the end-to-end load test (cmd/flowd-bench, about 4 minutes on 2 cores;
+# run it on an otherwise idle machine). Results, and a CPU profile of flowd at concurrency 64,
+# go to $(BENCH_OUT). BENCH_FLAGS=-quick makes a smoke run of the load test.
+BENCH_OUT   ?= bin/bench
+BENCH_FLAGS ?=
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench . -benchmem ./... 2>&1 | tee $(BENCH_OUT)/go-bench.txt; ! grep -q '^FAIL' $(BENCH_OUT)/go-bench.txt
+	$(GO) run ./cmd/flowd-bench -out $(BENCH_OUT)/e2e.md -cpuprofile $(BENCH_OUT)/flowd-c64.pprof $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -80,6 +80,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 		}
 	}
+	pprofAddr := fs.String("pprof-addr", envOr("FLOWD_PPROF_ADDR", ""), "serve /debug/pprof/ on this separate `address`; a bare :port means 127.0.0.1; empty: off (env FLOWD_PPROF_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowd serve [flags]")
 		fs.PrintDefaults()
@@ -105,6 +106,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	cfg.Secrets, cfg.Redactor = sec.store, sec.redactor
 	logger := sec.logger(stderr)
+	if *pprofAddr != "" {
+		if a := *pprofAddr; !cfg.Insecure && !strings.HasPrefix(a, ":") && !isLoopback(a) {
+			logger.Error("not starting", "error", fmt.Sprintf("refusing to serve /debug/pprof on %s, beyond loopback: use a loopback address or pass --insecure", a))
+			return exitProblem
+		}
+		stopPprof, err := startPprof(ctx, *pprofAddr, logger)
+		if err != nil {
+			logger.Error("not starting", "error", err)
+			return exitProblem
+		}
+		defer stopPprof()
+	}
 	a, err := startApp(ctx, cfg, logger)
 	if err != nil {
 		var probs engine.Problems
