@@ -33,11 +33,17 @@ func (s *SQLite) IntegrityCheck(ctx context.Context) error {
 	return nil
 }
 
-// Ping checks that the database answers on the write connection, the one a full disk or a
-// read-only file would fail first.
+// Ping checks that the database answers on the write connection, and, after a write failed
+// because the database could not be written (see faults.go), that it takes writes again: the
+// error wraps engine.ErrStoreUnavailable until one succeeds.
 func (s *SQLite) Ping(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, "SELECT 1"); err != nil {
-		return fmt.Errorf("ping store %s: %w", s.path, err)
+		return fmt.Errorf("ping store %s: %w", s.path, s.noteWrite(err))
+	}
+	if s.faults.last.Load() != nil {
+		if err := s.writeProbe(ctx); err != nil {
+			return fmt.Errorf("ping store %s: %w", s.path, err)
+		}
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ const crashedError = "flowd stopped while the run was in progress"
 // it, CreateRun waits for its transaction. After Close it returns ErrClosed.
 func (s *SQLite) CreateRun(ctx context.Context, r *engine.Run) error {
 	op := &runOp{kind: opCreate, row: newRunRow(r)}
-	if err := s.wr.do(ctx, op); err != nil {
+	if err := s.noteWrite(s.wr.do(ctx, op)); err != nil {
 		return fmt.Errorf("create run %s: %w", r.ID, err)
 	}
 	return nil
@@ -46,7 +46,7 @@ func (s *SQLite) FinishRun(ctx context.Context, r *engine.Run) error {
 		return fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
 	op := &runOp{kind: opFinish, row: newRunRow(r), nodes: nodes}
-	if err := s.wr.do(ctx, op); err != nil {
+	if err := s.noteWrite(s.wr.do(ctx, op)); err != nil {
 		return fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
 	return nil

@@ -53,6 +53,7 @@ type SQLite struct {
 	closeOnce sync.Once
 	closeErr  error
 	pruner    pruner
+	faults    faults // see faults.go
 }
 
 // Open opens the database at path, creating it and its parent directories when missing, and

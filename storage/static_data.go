@@ -70,6 +70,14 @@ func (s *SQLite) Static(ctx context.Context, flowID string) (map[string]any, err
 // Before is set to the value it replaced (nil when the key was absent). c.Changes' Before
 // fields are written only when the commit succeeds.
 func (s *SQLite) CommitStatic(ctx context.Context, c *engine.StaticCommit) error {
+	err := s.commitStatic(ctx, c)
+	if errors.Is(err, engine.ErrStaticConflict) {
+		return err // the store wrote nothing, but it answered
+	}
+	return s.noteWrite(err)
+}
+
+func (s *SQLite) commitStatic(ctx context.Context, c *engine.StaticCommit) error {
 	// Encode before the transaction, to keep it short.
 	after := make([][]byte, len(c.Changes))
 	for i, ch := range c.Changes {
