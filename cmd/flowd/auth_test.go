@@ -178,3 +178,13 @@ func TestServeSignedWebhook(t *testing.T) {
 		t.Error("the webhook key is in the log")
 	}
 }
+
+func TestServeRefusesPprofBeyondLoopback(t *testing.T) {
+	cmd := exec.Command(flowdBin, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "f.db"),
+		"--flows", flowsDir(t, nil), "--demo", "--pprof-addr", "0.0.0.0:0")
+	cmd.Env = commandEnv(nil)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "refusing to serve /debug/pprof on 0.0.0.0:0") {
+		t.Fatalf("pprof on all interfaces: %v\n%s", err, out)
+	}
+}

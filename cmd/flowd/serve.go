@@ -107,7 +107,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.Secrets, cfg.Redactor = sec.store, sec.redactor
 	logger := sec.logger(stderr)
 	if *pprofAddr != "" {
-		if a := *pprofAddr; !cfg.Insecure && !strings.HasPrefix(a, ":") && !isLoopback(a) {
+		if a := *pprofAddr; !cfg.Insecure && !strings.HasPrefix(a, ":") && validHostPort(a) && !isLoopback(a) {
 			logger.Error("not starting", "error", fmt.Sprintf("refusing to serve /debug/pprof on %s, beyond loopback: use a loopback address or pass --insecure", a))
 			return exitProblem
 		}
@@ -337,6 +337,13 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validHostPort reports whether addr reads as host:port; startPprof explains what is wrong
+// with one that does not.
+func validHostPort(addr string) bool {
+	_, _, err := net.SplitHostPort(addr)
+	return err == nil
 }
 
 // serveMetrics serves /metrics on a listener of its own.
