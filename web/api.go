@@ -287,7 +287,8 @@ func (a *api) runFlow(w http.ResponseWriter, r *http.Request) {
 	id := engine.NewRunID(time.Now())
 	done, err := a.launcher.start(f, engine.RunRequest{ID: id, Trigger: in.Trigger, Mode: "manual", Items: items}, middleware.GetReqID(r.Context()))
 	if err != nil {
-		renderError(w, r, a.log, http.StatusServiceUnavailable, "flowd is shutting down; try again later")
+		code, msg := startError(w, err)
+		renderError(w, r, a.log, code, msg)
 		return
 	}
 	select {

@@ -51,6 +51,9 @@ type Config struct {
 	// Metrics is where the server counts webhook requests and which /metrics serves; nil
 	// means a fresh set.
 	Metrics *Metrics
+	// MaxRunsPerFlow bounds the runs of one flow in progress at once (default
+	// DefaultMaxRunsPerFlow); beyond it, webhooks and manual runs get 429.
+	MaxRunsPerFlow int
 	// MaxBodyBytes bounds webhook request bodies (default 1 MiB); larger ones get 413.
 	MaxBodyBytes int64
 	// Events feeds the UI's live updates; nil means pages do not update live. Wrap the

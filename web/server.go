@@ -60,7 +60,10 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	runs := newLauncher(cfg.Runner, cfg.Logger)
+	if cfg.MaxRunsPerFlow <= 0 {
+		cfg.MaxRunsPerFlow = DefaultMaxRunsPerFlow
+	}
+	runs := newLauncher(cfg.Runner, cfg.Logger, cfg.MaxRunsPerFlow)
 	s := &Server{cfg: cfg, log: cfg.Logger, runs: runs}
 	s.hooks = &webhooks{
 		flows: cfg.Flows, launcher: runs, metrics: cfg.Metrics, maxBody: cfg.MaxBodyBytes, log: cfg.Logger,
@@ -175,6 +178,13 @@ var errShutdown = errors.New("flowd is shutting down")
 // errClosing is returned by launcher.start after Shutdown began.
 var errClosing = errors.New("server is shutting down")
 
+// errTooManyRuns is returned by launcher.start when the flow already has its most runs in
+// flight. It stops a flow that calls its own webhook from piling up runs without end.
+var errTooManyRuns = errors.New("too many runs of this flow in progress")
+
+// DefaultMaxRunsPerFlow bounds the runs of one flow in flight when Config.MaxRunsPerFlow is 0.
+const DefaultMaxRunsPerFlow = 1000
+
 // launcher starts runs in the background on a context it owns and tracks them, so that
 // Shutdown can wait for them and cancel them at its deadline.
 type launcher struct {
@@ -183,14 +193,26 @@ type launcher struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	mu      sync.Mutex
-	closing bool
-	wg      sync.WaitGroup
+	mu         sync.Mutex
+	closing    bool
+	wg         sync.WaitGroup
+	inFlight   map[string]int // runs in progress by flow id
+	maxPerFlow int
 }
 
-func newLauncher(r Runner, log *slog.Logger) *launcher {
+func newLauncher(r Runner, log *slog.Logger, maxPerFlow int) *launcher {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &launcher{runner: r, log: log, ctx: ctx, cancel: cancel}
+	return &launcher{runner: r, log: log, ctx: ctx, cancel: cancel, inFlight: map[string]int{}, maxPerFlow: maxPerFlow}
+}
+
+// startError answers a request whose run could not be started: 503 while shutting down,
+// 429 with Retry-After when the flow has too many runs in flight.
+func startError(w http.ResponseWriter, err error) (int, string) {
+	if errors.Is(err, errTooManyRuns) {
+		w.Header().Set("Retry-After", "1")
+		return http.StatusTooManyRequests, err.Error() + "; try again later"
+	}
+	return http.StatusServiceUnavailable, "flowd is shutting down; try again later"
 }
 
 // runResult is what a background run ended with.
@@ -207,12 +229,25 @@ func (l *launcher) start(f *engine.Flow, req engine.RunRequest, requestID string
 		l.mu.Unlock()
 		return nil, errClosing
 	}
+	if l.inFlight[f.ID] >= l.maxPerFlow {
+		l.mu.Unlock()
+		l.log.Warn("run refused: the flow has too many runs in progress", "flow", f.ID, "limit", l.maxPerFlow, "request", requestID)
+		return nil, fmt.Errorf("flow %q: %d runs in progress: %w", f.ID, l.maxPerFlow, errTooManyRuns)
+	}
+	l.inFlight[f.ID]++
 	l.wg.Add(1)
 	l.mu.Unlock()
 
 	done := make(chan runResult, 1)
 	go func() {
 		defer l.wg.Done()
+		defer func() {
+			l.mu.Lock()
+			if l.inFlight[f.ID]--; l.inFlight[f.ID] == 0 {
+				delete(l.inFlight, f.ID)
+			}
+			l.mu.Unlock()
+		}()
 		var res runResult
 		defer func() { done <- res }()
 		defer func() {

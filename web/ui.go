@@ -493,7 +493,8 @@ func (u *ui) runNow(w http.ResponseWriter, r *http.Request) {
 		Started: func(*engine.Run) { close(started) },
 	}, middleware.GetReqID(r.Context()))
 	if err != nil {
-		u.errorPage(w, r, http.StatusServiceUnavailable, "flowd is shutting down", "No new runs start now; try again once flowd is back.")
+		code, msg := startError(w, err)
+		u.errorPage(w, r, code, "Cannot start a run now", msg+".")
 		return
 	}
 	select {

@@ -114,7 +114,8 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 		Started: func(*engine.Run) { close(recorded) },
 	}, reqID)
 	if err != nil {
-		renderError(w, r, h.log, http.StatusServiceUnavailable, "flowd is shutting down; try again later")
+		code, msg := startError(w, err)
+		renderError(w, r, h.log, code, msg)
 		return
 	}
 	w.Header().Set(runIDHeader, id)

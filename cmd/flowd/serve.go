@@ -33,6 +33,7 @@ type serveConfig struct {
 	Demo               bool
 	DemoExpiresIn      time.Duration
 	MaxBodyBytes       int64
+	MaxRunsPerFlow     int
 	ShutdownTimeout    time.Duration
 	// Auth comes from the environment only: flags show in process listings.
 	Auth *web.Auth
@@ -62,6 +63,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&cfg.Demo, "demo", envOr("FLOWD_DEMO", "") == "1", "serve a demo OAuth2 token endpoint at /demo/oauth/token and point TOKEN_URL at it (env FLOWD_DEMO=1)")
 	fs.DurationVar(&cfg.DemoExpiresIn, "demo-expires-in", time.Hour, "lifetime of demo tokens")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest webhook request body in `bytes`")
+	fs.IntVar(&cfg.MaxRunsPerFlow, "max-runs-per-flow", web.DefaultMaxRunsPerFlow, "most runs of one flow in progress at once; more get 429 (stops a flow calling itself from piling up)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long runs in flight may take to finish on shutdown")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow listening beyond loopback without authentication (FLOWD_AUTH_TOKEN, or FLOWD_AUTH_USER and FLOWD_AUTH_PASSWORD_HASH)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", envOr("FLOWD_METRICS_ADDR", ""), "serve /metrics on this `address` only, without authentication (env FLOWD_METRICS_ADDR)")
@@ -251,6 +253,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		Secrets:         cfg.Secrets,
 		SeparateMetrics: cfg.MetricsAddr != "",
 		MaxBodyBytes:    cfg.MaxBodyBytes,
+		MaxRunsPerFlow:  cfg.MaxRunsPerFlow,
 		Demo:            demo,
 		Logger:          logger,
 	})
