@@ -212,6 +212,8 @@ type execution struct {
 	// release once it has run.
 	held  map[string]func()
 	until map[*FlowNode][]string
+	// created waits for the run's start record (see Executor.Run).
+	created func() error
 }
 
 // Run executes the flow from the requested trigger and returns the run record, which is
@@ -252,7 +254,17 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		StartedAt:   start,
 		redactor:    x.recordRedactor(),
 	}
-	if x.Store != nil {
+	// created waits for the start record; a run's static-data commit and its end wait for it,
+	// so nothing durable ever lacks its run. Nobody waiting to see the run recorded, the
+	// record is queued and the run goes on.
+	created := func() error { return nil }
+	if q, ok := x.Store.(RunQueuer); ok && req.Started == nil {
+		wait, err := q.QueueCreateRun(ctx, run.Redacted())
+		if err != nil {
+			return nil, fmt.Errorf("record start of run of %s: %w", f.ID, err)
+		}
+		created = sync.OnceValue(wait)
+	} else if x.Store != nil {
 		if err := x.Store.CreateRun(ctx, run.Redacted()); err != nil {
 			return nil, fmt.Errorf("record start of run of %s: %w", f.ID, err)
 		}
@@ -277,6 +289,7 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		lastInput: map[*FlowNode][]Item{},
 		held:      map[string]func(){},
 		until:     map[*FlowNode][]string{},
+		created:   created,
 	}
 
 	runCtx, cancel := context.WithTimeoutCause(ctx, f.Settings.Timeout, errRunTimeout)
@@ -292,7 +305,11 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		// The record must be written even when the run was cancelled.
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer wcancel()
-		if err := x.Store.FinishRun(wctx, run.Redacted()); err != nil {
+		err := x.Store.FinishRun(wctx, run.Redacted())
+		if cerr := created(); cerr != nil {
+			return run, fmt.Errorf("record start of run %s of %s: %w", run.ID, f.ID, cerr)
+		}
+		if err != nil {
 			return run, fmt.Errorf("record end of run %s of %s: %w", run.ID, f.ID, err)
 		}
 	}
@@ -631,6 +648,10 @@ func (e *execution) commitStatic(ctx context.Context, n *FlowNode, s *StaticView
 	}
 	if e.store == nil {
 		return nil
+	}
+	// Static data is durable once committed; its run's record must be there first.
+	if err := e.created(); err != nil {
+		return fmt.Errorf("record start of run %s: %w", e.run.ID, err)
 	}
 	if err := e.store.CommitStatic(ctx, c); err != nil {
 		return err // the store says what it was committing

@@ -47,6 +47,17 @@ type RunRecorder interface {
 	FinishRun(ctx context.Context, r *Run) error
 }
 
+// RunQueuer is implemented by stores that can queue a run's start record without waiting for
+// it. The executor uses it for runs nobody waits to see recorded (RunRequest.Started nil): the
+// start record then shares a commit with the run's end when the run is quick. wait blocks
+// until the record is committed and returns the outcome, the same each call. err is for a
+// store that knows at once it cannot take the record (it is closed, or cannot write): then
+// the run does not start. The store must write a run's records in the order they were
+// queued, so a FinishRun after QueueCreateRun lands after it.
+type RunQueuer interface {
+	QueueCreateRun(ctx context.Context, r *Run) (wait func() error, err error)
+}
+
 // Store is everything the executor needs from storage.
 type Store interface {
 	StaticStore

@@ -88,3 +88,42 @@ func TestReadOnlyDatabaseDegradesPingUntilWritable(t *testing.T) {
 		t.Fatalf("CreateRun once writable again: %v", err)
 	}
 }
+
+func TestQueueCreateRun(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	r := testRun(engine.NewRunID(time.Now()), "queued", 0)
+	wait, err := s.QueueCreateRun(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin := finishedRun(r.ID)
+	fin.FlowID = "queued"
+	if err := s.FinishRun(ctx, fin); err != nil {
+		t.Fatalf("FinishRun right after QueueCreateRun: %v", err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("a second wait: %v", err)
+	}
+	got, err := s.GetRun(ctx, r.ID)
+	if err != nil || got.Status != fin.Status || len(got.Nodes) != len(fin.Nodes) {
+		t.Fatalf("stored run: %+v, %v", got, err)
+	}
+
+	// While the database takes no writes, the record is written at once, and fails at once.
+	if _, err := s.w.ExecContext(ctx, "PRAGMA query_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRun(ctx, testRun(engine.NewRunID(time.Now()), "queued", 1)); !errors.Is(err, engine.ErrStoreUnavailable) {
+		t.Fatalf("CreateRun on a read-only database: %v", err)
+	}
+	if _, err := s.QueueCreateRun(ctx, testRun(engine.NewRunID(time.Now()), "queued", 2)); !errors.Is(err, engine.ErrStoreUnavailable) {
+		t.Fatalf("QueueCreateRun on a database known not to take writes: %v", err)
+	}
+	if _, err := s.w.ExecContext(ctx, "PRAGMA query_only = 0"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/flowd/flowd/engine"
@@ -32,6 +33,30 @@ func (s *SQLite) CreateRun(ctx context.Context, r *engine.Run) error {
 		return fmt.Errorf("create run %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// QueueCreateRun queues the start record of a run and returns at once (engine.RunQueuer);
+// wait blocks until it is committed and returns the outcome, the same each call. Queued
+// writes are committed in order, so the run's FinishRun lands after it — often in the same
+// transaction, as one insert. While the database is known not to take writes (see
+// faults.go), the record is written at once instead, so that no run starts unrecorded.
+func (s *SQLite) QueueCreateRun(ctx context.Context, r *engine.Run) (wait func() error, err error) {
+	if s.faults.last.Load() != nil {
+		if err := s.CreateRun(ctx, r); err != nil {
+			return nil, err
+		}
+		return func() error { return nil }, nil
+	}
+	op := &runOp{kind: opCreate, row: newRunRow(r)}
+	if err := s.wr.enqueue(ctx, op); err != nil {
+		return nil, fmt.Errorf("create run %s: %w", r.ID, err)
+	}
+	return sync.OnceValue(func() error {
+		if err := s.noteWrite(<-op.done); err != nil {
+			return fmt.Errorf("create run %s: %w", r.ID, err)
+		}
+		return nil
+	}), nil
 }
 
 // FinishRun stores the run's final status, end time and error, and all its node executions,

@@ -78,21 +78,8 @@ func newWriter(runs *runWrites) *writer {
 // the transaction (a batch at most) and returns its outcome. So an error always means the
 // write did not happen, and nil that it is committed.
 func (w *writer) do(ctx context.Context, op *runOp) error {
-	if err := ctx.Err(); err != nil {
+	if err := w.enqueue(ctx, op); err != nil {
 		return err
-	}
-	op.done = make(chan error, 1)
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case w.queue <- op:
-		w.mu.RUnlock()
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return ctx.Err()
 	}
 	select {
 	case err := <-op.done:
@@ -102,6 +89,26 @@ func (w *writer) do(ctx context.Context, op *runOp) error {
 			return ctx.Err()
 		}
 		return <-op.done
+	}
+}
+
+// enqueue queues op without waiting for its outcome, which arrives on op.done. It waits only
+// for room in the queue; when ctx ends first, or the writer is closed, op is not queued.
+func (w *writer) enqueue(ctx context.Context, op *runOp) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	op.done = make(chan error, 1)
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrClosed
+	}
+	select {
+	case w.queue <- op:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

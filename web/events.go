@@ -118,6 +118,16 @@ func (s *eventStore) CreateRun(ctx context.Context, r *engine.Run) error {
 	return nil
 }
 
+// QueueCreateRun publishes the start once it is queued: the page that refetches may not find
+// the run yet, and refetches again when it ends.
+func (s *eventStore) QueueCreateRun(ctx context.Context, r *engine.Run) (func() error, error) {
+	wait, err := queueCreateRun(ctx, s.Store, r)
+	if err == nil {
+		s.events.Publish(RunEvent{ID: r.ID, FlowID: r.FlowID, Status: r.Status})
+	}
+	return wait, err
+}
+
 func (s *eventStore) FinishRun(ctx context.Context, r *engine.Run) error {
 	if err := s.Store.FinishRun(ctx, r); err != nil {
 		return err

@@ -182,6 +182,23 @@ func (s *meteredStore) CommitStatic(ctx context.Context, c *engine.StaticCommit)
 	return err
 }
 
+// QueueCreateRun forwards to the store when it can queue, else records at once.
+func (s *meteredStore) QueueCreateRun(ctx context.Context, r *engine.Run) (func() error, error) {
+	return queueCreateRun(ctx, s.next, r)
+}
+
+// queueCreateRun queues r's start record in next when next can queue it, and otherwise
+// writes it now.
+func queueCreateRun(ctx context.Context, next engine.Store, r *engine.Run) (func() error, error) {
+	if q, ok := next.(engine.RunQueuer); ok {
+		return q.QueueCreateRun(ctx, r)
+	}
+	if err := next.CreateRun(ctx, r); err != nil {
+		return nil, err
+	}
+	return func() error { return nil }, nil
+}
+
 func (s *meteredStore) CreateRun(ctx context.Context, r *engine.Run) error {
 	return s.next.CreateRun(ctx, r)
 }

@@ -109,10 +109,13 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 	reqID := middleware.GetReqID(r.Context())
 	id := engine.NewRunID(time.Now())
 	recorded := make(chan struct{})
-	done, err := h.launcher.start(m.Flow, engine.RunRequest{
-		ID: id, Trigger: m.Node.Name, Mode: "webhook", Items: []engine.Item{item},
-		Started: func(*engine.Run) { close(recorded) },
-	}, reqID)
+	req := engine.RunRequest{ID: id, Trigger: m.Node.Name, Mode: "webhook", Items: []engine.Item{item}}
+	if m.Webhook.ResponseMode != "lastNode" {
+		// onReceived answers once the run is recorded; lastNode answers when it has ended, and
+		// its end is recorded after its start, so its start need not be waited for.
+		req.Started = func(*engine.Run) { close(recorded) }
+	}
+	done, err := h.launcher.start(m.Flow, req, reqID)
 	if err != nil {
 		code, msg := startError(w, err)
 		renderError(w, r, h.log, code, msg)
