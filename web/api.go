@@ -346,7 +346,7 @@ func (a *api) readRunInput(w http.ResponseWriter, r *http.Request) (runInput, []
 	return in, items, 0, nil
 }
 
-// GET /api/flows/{id}/static
+// GET /api/flows/{id}/static[?reveal=1]
 func (a *api) getStatic(w http.ResponseWriter, r *http.Request) {
 	f := a.flow(w, r)
 	if f == nil {
@@ -360,7 +360,12 @@ func (a *api) getStatic(w http.ResponseWriter, r *http.Request) {
 	if data == nil {
 		data = map[string]any{}
 	}
-	renderJSON(w, r, a.log, http.StatusOK, map[string]any{"flowId": f.ID, "data": data})
+	// Values under sensitive keys are masked, as in the UI, unless asked for with reveal=1.
+	var out any = data
+	if r.URL.Query().Get("reveal") != "1" {
+		out = maskValue(data)
+	}
+	renderJSON(w, r, a.log, http.StatusOK, map[string]any{"flowId": f.ID, "data": out})
 }
 
 // DELETE /api/flows/{id}/static

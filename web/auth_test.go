@@ -143,3 +143,16 @@ func TestSeparateMetrics(t *testing.T) {
 		t.Errorf("metrics handler: %d %q", rec.Code, rec.Body.String())
 	}
 }
+
+func TestStaticAPIMasksSecretsUnlessRevealed(t *testing.T) {
+	e := newEnv(t, uiFlows, envOptions{})
+	e.runWebhook(t, "token")
+	masked := e.get(t, "/api/flows/token/static")
+	if masked.status != 200 || strings.Contains(string(masked.body), uiSecret) || !strings.Contains(string(masked.body), `"count":1`) {
+		t.Errorf("masked static data: %d %s", masked.status, masked.body)
+	}
+	revealed := e.get(t, "/api/flows/token/static?reveal=1")
+	if !strings.Contains(string(revealed.body), uiSecret) {
+		t.Errorf("revealed static data: %s", revealed.body)
+	}
+}

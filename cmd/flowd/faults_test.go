@@ -182,7 +182,7 @@ func staticOf(t *testing.T, s *server) map[string]any {
 	var out struct {
 		Data map[string]any `json:"data"`
 	}
-	if code := s.call("GET", "/api/flows/token-refresh/static", "", "", &out); code != 200 {
+	if code := s.call("GET", "/api/flows/token-refresh/static?reveal=1", "", "", &out); code != 200 {
 		t.Fatalf("static data: %d", code)
 	}
 	return out.Data
