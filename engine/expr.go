@@ -94,12 +94,23 @@ type ExprError struct {
 	Offset int
 	Msg    string
 	Source string // the expression's text
-	Column int    // 0-based column within Source
+	Column int    // byte offset of the problem within Source
 }
 
 // Error is one line; the problem's position in the file points at the offending character.
 func (e *ExprError) Error() string {
 	return fmt.Sprintf("expression {{ %s }}: %s", e.Source, e.Msg)
+}
+
+// runeOffset returns the byte offset of rune n of s, or len(s) when s has no more runes.
+func runeOffset(s string, n int) int {
+	for i := range s {
+		if n <= 0 {
+			return i
+		}
+		n--
+	}
+	return len(s)
 }
 
 // CompileExpr compiles one expression (without braces).
@@ -111,7 +122,8 @@ func CompileExpr(src string) (*Expr, error) {
 		var fe *file.Error
 		if errors.As(err, &fe) {
 			ee.Msg = fe.Message
-			ee.Column = max(fe.Column, 0)
+			// expr counts runes from the start in From; its Column restarts on each line.
+			ee.Column = runeOffset(src, fe.From)
 		}
 		ee.Offset = ee.Column
 		return nil, ee
