@@ -97,10 +97,13 @@ type ExprError struct {
 	Column int    // byte offset of the problem within Source
 }
 
-// Error is one line; the problem's position in the file points at the offending character.
+// Error is one line, line breaks in the expression shown as spaces; the problem's position in
+// the file points at the offending character.
 func (e *ExprError) Error() string {
-	return fmt.Sprintf("expression {{ %s }}: %s", e.Source, e.Msg)
+	return fmt.Sprintf("expression {{ %s }}: %s", oneLine.Replace(e.Source), oneLine.Replace(e.Msg))
 }
+
+var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 // runeOffset returns the byte offset of rune n of s, or len(s) when s has no more runes.
 func runeOffset(s string, n int) int {

@@ -430,15 +430,16 @@ func FuzzTemplate(f *testing.F) {
 	})
 }
 
-// checkExprError asserts a compile error is positioned and worded like a compiler's.
+// checkExprError asserts a compile error is positioned and worded like a compiler's: one
+// line, at the offending character.
 func checkExprError(t *testing.T, src string, err error) {
 	t.Helper()
 	var ee *engine.ExprError
 	if !errors.As(err, &ee) {
 		t.Fatalf("compile error %T is not an *ExprError: %v", err, err)
 	}
-	if strings.TrimSpace(ee.Msg) == "" {
-		t.Fatalf("empty message: %+v", ee)
+	if strings.TrimSpace(ee.Msg) == "" || strings.ContainsAny(ee.Error(), "\n\r") {
+		t.Fatalf("message empty or not one line: %q", ee.Error())
 	}
 	if ee.Offset < 0 || ee.Offset > len(src) || !onBoundary(src, ee.Offset) {
 		t.Fatalf("offset %d outside %q or inside a character", ee.Offset, src)
