@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // jkind is the JSON type of a jvalue.
@@ -241,25 +244,54 @@ func positionOf(src []byte, off int) Position {
 	return Position{Line: line, Col: col}
 }
 
-// stringContentOffset returns the offset in src of the rune at index idx of the decoded string
-// whose literal starts at off (the opening quote). Escapes make the two differ.
+// stringContentOffset returns the offset in src of the character that holds byte idx of the
+// decoded string whose literal starts at off (the opening quote). Escapes make the two differ:
+// \n is two bytes for one, \u00e9 six for two, a surrogate pair twelve for four, and a byte
+// that is not UTF-8 one for the three of U+FFFD, which the decoder puts in its place.
 func stringContentOffset(src []byte, off, idx int) int {
 	if off >= len(src) || src[off] != '"' {
 		return off
 	}
 	i := off + 1
-	for n := 0; n < idx && i < len(src) && src[i] != '"'; n++ {
-		if src[i] == '\\' {
-			if i+1 < len(src) && src[i+1] == 'u' {
-				i += 6
-			} else {
-				i += 2
-			}
-			continue
+	for n := 0; i < len(src) && src[i] != '"'; {
+		size, decoded := literalChar(src[i:])
+		if n += decoded; n > idx {
+			break
 		}
-		i++
+		i += size
 	}
-	return i
+	return min(i, len(src))
+}
+
+// literalChar measures the character a JSON string literal's content starts with: its size in
+// the source and the size of what it decodes to.
+func literalChar(b []byte) (size, decoded int) {
+	if b[0] != '\\' {
+		r, size := utf8.DecodeRune(b)
+		return size, utf8.RuneLen(r)
+	}
+	if len(b) < 6 || b[1] != 'u' {
+		return min(2, len(b)), 1
+	}
+	r := hexRune(b[2:6])
+	if utf16.IsSurrogate(r) && len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+		if pair := utf16.DecodeRune(r, hexRune(b[8:12])); pair != utf8.RuneError {
+			return 12, utf8.RuneLen(pair)
+		}
+	}
+	if utf16.IsSurrogate(r) || r < 0 {
+		r = utf8.RuneError
+	}
+	return 6, utf8.RuneLen(r)
+}
+
+// hexRune reads four hex digits, or returns -1.
+func hexRune(b []byte) rune {
+	n, err := strconv.ParseUint(string(b), 16, 32)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
 }
 
 // DidYouMean returns ` (did you mean "x"?)` for the candidate closest to got, or "" when none
