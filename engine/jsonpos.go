@@ -294,49 +294,69 @@ func hexRune(b []byte) rune {
 	return rune(n)
 }
 
+// maxSuggestLen bounds the length of the names DidYouMean compares: a suggestion is for a
+// typo in a short name, and comparing two names costs the product of their lengths.
+const maxSuggestLen = 64
+
 // DidYouMean returns ` (did you mean "x"?)` for the candidate closest to got, or "" when none
 // is close. A candidate that starts with what was typed (maxTry → maxTries) counts as close.
+// Names longer than maxSuggestLen get no suggestion.
 func DidYouMean(got string, candidates []string) string {
+	if len(got) > maxSuggestLen {
+		return ""
+	}
 	lgot := strings.ToLower(got)
+	limit := max(1, len(got)/3)
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
+		if len(c) > maxSuggestLen {
+			continue
+		}
 		lc := strings.ToLower(c)
-		d := editDistance(lgot, lc)
-		if len(lgot) >= 3 && strings.HasPrefix(lc, lgot) {
-			d = min(d, 1)
+		var d int
+		switch {
+		case lc == lgot:
+			d = 0
+		case len(lgot) >= 3 && strings.HasPrefix(lc, lgot):
+			d = 1
+		case abs(len(lc)-len(lgot)) <= limit: // the distance is at least the difference
+			d = editDistance(lgot, lc)
+		default:
+			continue
 		}
 		if d < bestD {
 			best, bestD = c, d
 		}
 	}
-	if best == "" || bestD > max(1, len(got)/3) || bestD >= len(got) {
+	if best == "" || bestD > limit || bestD >= len(got) {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
+func abs(n int) int { return max(n, -n) }
+
 // editDistance is the optimal-string-alignment distance: insertions, deletions,
-// substitutions and swaps of neighbours (basci → basic) each cost one.
+// substitutions and swaps of neighbours (basci → basic) each cost one. It keeps three rows
+// of the table, so it needs memory for len(b) only.
 func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
+	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
 	}
 	for i := 1; i <= len(a); i++ {
+		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
 			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+				cur[j] = min(cur[j], prev2[j-2]+1)
 			}
 		}
+		prev2, prev, cur = prev, cur, prev2
 	}
-	return d[len(a)][len(b)]
+	return prev[len(b)]
 }
