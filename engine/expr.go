@@ -408,7 +408,7 @@ func ToJSONValue(v any) any {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil
 		}
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+		if isInt64(x) {
 			return int64(x)
 		}
 		return x
