@@ -5,6 +5,7 @@ package nodes
 // seconds; testdata/fuzz/<Target>/ holds the committed seeds and every regression found.
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,11 +13,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -97,6 +100,83 @@ func FuzzSchedule(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHTTPResponse turns arbitrary responses (status, Content-Type, body) into an HTTP
+// Request node's items, with automatic format detection and with fullResponse. Properties: a
+// failure is one line that names the request, without bare Go-internal text such as
+// "unexpected EOF"; a status outside 2xx fails; items encode as JSON, and a JSON body's value
+// survives being encoded and decoded again.
+func FuzzHTTPResponse(f *testing.F) {
+	for _, s := range []struct {
+		status   int
+		ct, body string
+	}{
+		{200, "application/json", `{"access_token": "abc", "expires_in": 3600}`},
+		{200, "application/json; charset=utf-8", `[{"a": 1}, 2, "x", null]`},
+		{200, "application/vnd.api+json", `{"a": 1} trailing`},
+		{200, "text/json", "\ufeff{\"a\": 12345678901234567890}"},
+		{200, "text/plain", "hello\xff"},
+		{200, "", ""},
+		{204, "application/json", ""},
+		{500, "text/html", "<html>\n  <body>oops</body>\n</html>"},
+		{429, "application/json", `{"error": "slow down"}`},
+		{200, "application/json", `{"a": tru}`},
+	} {
+		f.Add(s.status, s.ct, []byte(s.body), false)
+	}
+	loader := &engine.Loader{Registry: NewRegistry()}
+	build := func(full bool) *httpRequest {
+		n, err := loader.LoadNode("httpRequest", fmt.Sprintf(`{"url": "https://api.example.com/token", "response": {"fullResponse": %v}}`, full))
+		if err != nil {
+			f.Fatal(err)
+		}
+		return n.Impl.(*httpRequest)
+	}
+	plain, full := build(false), build(true)
+	c := &httpCall{method: http.MethodGet, desc: "GET https://api.example.com/token"}
+	f.Fuzz(func(t *testing.T, status int, contentType string, body []byte, fullResponse bool) {
+		h := plain
+		if fullResponse {
+			h = full
+		}
+		if status < 100 || status > 599 {
+			status = 100 + abs(status%500)
+		}
+		res := &httpResult{status: status, statusText: http.StatusText(status), header: http.Header{"Content-Type": {contentType}}, body: body}
+		items, err := h.items(c, res)
+		if err != nil {
+			msg := err.Error()
+			if !strings.Contains(msg, c.desc) || strings.ContainsAny(msg, "\n\r") || !utf8.ValidString(msg) {
+				t.Fatalf("error does not name the request in one line of text: %q", msg)
+			}
+			for _, internal := range []string{"EOF", "unexpected EOF"} {
+				if strings.Contains(msg, ": "+internal+":") || strings.HasSuffix(msg, ": "+internal) {
+					t.Fatalf("error holds Go's bare %q: %q", internal, msg)
+				}
+			}
+			return
+		}
+		if status < 200 || status > 299 {
+			t.Fatalf("HTTP %d did not fail", status)
+		}
+		data, err := json.Marshal(items)
+		if err != nil {
+			t.Fatalf("items %#v do not encode: %v", items, err)
+		}
+		var again []engine.Item
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&again); err != nil {
+			t.Fatal(err)
+		}
+		engine.PlainNumbers(again)
+		if !reflect.DeepEqual(items, again) {
+			t.Fatalf("items do not round-trip:\n%#v\n%s\n%#v", items, data, again)
+		}
+	})
+}
+
+func abs(n int) int { return max(n, -n) }
 
 func describeCall(c *httpCall) string {
 	if c == nil {
