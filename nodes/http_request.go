@@ -839,6 +839,9 @@ func decodeJSONBody(b []byte) (any, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("unexpected end of JSON input") // as json.Unmarshal says it
+		}
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
