@@ -197,7 +197,7 @@ func parseHTTPURL(s string) (*url.URL, error) {
 		}
 		return nil, fmt.Errorf("invalid URL: %v", err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return nil, fmt.Errorf("want an absolute http or https URL, got %q", safeURL(u))
 	}
 	return u, nil
