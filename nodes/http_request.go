@@ -195,6 +195,10 @@ func parseHTTPURL(s string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if _, ok := errors.AsType[url.EscapeError](err); ok {
+			// It quotes the escape, which may be in the password or the fragment.
+			err = errors.New("a % not followed by two hex digits")
+		}
 		return nil, fmt.Errorf("invalid URL: %v", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
