@@ -41,6 +41,8 @@ type Env struct {
 	OSEnv map[string]any `expr:"$osenv"`
 	Flow  map[string]any `expr:"$flow"` // id, name, version
 	Run   map[string]any `expr:"$run"`  // id, mode, trigger, startedAt
+
+	budget *exprBudget // set by Expr.Eval for expressions patchLimits changed
 }
 
 // exprMemoryBudget bounds what one evaluation may allocate (in expr's own units: elements of
@@ -59,6 +61,8 @@ type Expr struct {
 	// expression reads $static in a way that may touch any key.
 	staticKeys []string
 	staticAll  bool
+	// limited is set when the expression charges an exprBudget, so its evaluation needs one.
+	limited bool
 }
 
 // Source returns the expression text between the braces.
@@ -68,6 +72,14 @@ var vmPool = sync.Pool{New: func() any { return &vm.VM{} }}
 
 // Eval runs the expression in env. It is safe for concurrent use.
 func (e *Expr) Eval(env *Env) (any, error) {
+	if e.limited {
+		var run Env // a copy per evaluation, so concurrent ones keep their own budgets
+		if env != nil {
+			run = *env
+		}
+		run.budget = &exprBudget{text: exprTextBudget, steps: exprStepBudget}
+		env = &run
+	}
 	m := vmPool.Get().(*vm.VM)
 	m.MemoryBudget = exprMemoryBudget
 	out, err := m.Run(e.program, env)
@@ -131,7 +143,7 @@ func CompileExpr(src string) (*Expr, error) {
 		ee.Offset = ee.Column
 		return nil, ee
 	}
-	e := &Expr{src: src, program: program, staticAll: v.staticAll}
+	e := &Expr{src: src, program: program, staticAll: v.staticAll, limited: v.limited}
 	if v.staticIdents > v.staticMembers {
 		e.staticAll = true
 	}
@@ -146,12 +158,14 @@ func CompileExpr(src string) (*Expr, error) {
 //   - x.minus(1, 'minute') and the other method-style helpers become __minus(x, 1, 'minute'),
 //     so n8n-style calls on dates and item lists read naturally;
 //   - field access is null-safe: a.b is null when a is null (as with a?.b);
-//   - it records which $static keys are read, for conflict detection at commit.
+//   - it records which $static keys are read, for conflict detection at commit;
+//   - text built and predicates run are charged to a budget (patchLimits).
 type exprPatcher struct {
 	staticKeys    map[string]bool
 	staticAll     bool
 	staticIdents  int
 	staticMembers int
+	limited       bool
 }
 
 func (p *exprPatcher) Visit(node *ast.Node) {
@@ -184,6 +198,8 @@ func (p *exprPatcher) Visit(node *ast.Node) {
 			n.Optional = true
 			ast.Patch(node, &ast.ChainNode{Node: n})
 		}
+	case *ast.BinaryNode, *ast.BuiltinNode, *ast.PredicateNode:
+		p.limited = patchLimits(node) || p.limited
 	case *ast.CallNode:
 		m, ok := n.Callee.(*ast.MemberNode)
 		if !ok {
@@ -213,6 +229,7 @@ func exprOptions(p *exprPatcher) []expr.Option {
 	for _, f := range methodOnly {
 		opts = append(opts, expr.Function("__"+f.name, f.fn))
 	}
+	opts = append(opts, limitOptions()...)
 	return opts
 }
 
