@@ -132,6 +132,11 @@ func runeOffset(s string, n int) int {
 func CompileExpr(src string) (*Expr, error) {
 	v := &exprPatcher{}
 	program, err := expr.Compile(src, exprOptions(v)...)
+	if err == nil && v.limited {
+		// It builds text or runs predicates: compile it again with the budget's calls.
+		v = &exprPatcher{limit: true}
+		program, err = expr.Compile(src, exprOptions(v)...)
+	}
 	if err != nil {
 		ee := &ExprError{Source: src, Msg: err.Error()}
 		var fe *file.Error
@@ -165,7 +170,8 @@ type exprPatcher struct {
 	staticAll     bool
 	staticIdents  int
 	staticMembers int
-	limited       bool
+	// limit makes the patcher add the budget's calls; limited is set when there are any to add.
+	limit, limited bool
 }
 
 func (p *exprPatcher) Visit(node *ast.Node) {
@@ -199,7 +205,7 @@ func (p *exprPatcher) Visit(node *ast.Node) {
 			ast.Patch(node, &ast.ChainNode{Node: n})
 		}
 	case *ast.BinaryNode, *ast.BuiltinNode, *ast.PredicateNode:
-		p.limited = patchLimits(node) || p.limited
+		p.limited = patchLimits(node, p.limit) || p.limited
 	case *ast.CallNode:
 		m, ok := n.Callee.(*ast.MemberNode)
 		if !ok {

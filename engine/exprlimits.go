@@ -56,46 +56,41 @@ func takeText(env any, n int) error {
 	return nil
 }
 
-// patchLimits rewrites a node so that its evaluation is charged to the budget first: string +
+// patchLimits rewrites a node so that its evaluation is charged to the budget: string +
 // string, repeat, replace and join work out the size of their text before building it; other
 // builtins that return text (upper, toJSON, …) have their result charged, which bounds loops
 // over them; and each run of a predicate's body is charged its size in nodes. It reports
-// whether it patched.
-func patchLimits(node *ast.Node) bool {
+// whether the node is one of those, and patches it only when apply is set.
+//
+// The calls are untyped, so the checker knows less about a patched tree; CompileExpr therefore
+// checks the expression unpatched first, and patches only one that compiles, so its load-time
+// errors are expr's own.
+func patchLimits(node *ast.Node, apply bool) bool {
 	env := &ast.IdentifierNode{Value: "$env"}
-	call := func(name string, args ...ast.Node) {
-		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: name}, Arguments: append([]ast.Node{env}, args...)})
+	call := func(name string, args ...ast.Node) bool {
+		if apply {
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: name}, Arguments: append([]ast.Node{env}, args...)})
+		}
+		return true
 	}
 	switch n := (*node).(type) {
 	case *ast.BinaryNode:
-		l, r := n.Left.Type(), n.Right.Type()
-		if n.Operator != "+" || !mayBeString(l) || !mayBeString(r) {
-			return false
+		if n.Operator == "+" && mayBeString(n.Left.Type()) && mayBeString(n.Right.Type()) {
+			return call("__add", n.Left, n.Right)
 		}
-		if l.Kind() == reflect.String && r.Kind() == reflect.String {
-			call("__concat", n.Left, n.Right) // typed: the result stays a string to the checker
-		} else {
-			call("__add", n.Left, n.Right)
-		}
-		return true
 	case *ast.BuiltinNode:
-		switch {
-		case textFuncs[n.Name] != nil:
-			call("__"+n.Name, n.Arguments...)
-		case n.Type().Kind() == reflect.String:
-			call("__text", n)
-		default:
-			return false
+		if textFuncs[n.Name] != nil {
+			return call("__"+n.Name, n.Arguments...)
 		}
-		return true
+		if n.Type().Kind() == reflect.String {
+			return call("__text", n)
+		}
 	case *ast.PredicateNode:
-		size := &nodeCounter{}
-		ast.Walk(&n.Node, size)
-		name, ok := stepFuncs[n.Node.Type().Kind()]
-		if !ok {
-			name = "__step"
+		if apply {
+			size := &nodeCounter{}
+			ast.Walk(&n.Node, size)
+			n.Node = &ast.CallNode{Callee: &ast.IdentifierNode{Value: "__step"}, Arguments: []ast.Node{env, &ast.IntegerNode{Value: size.n}, n.Node}}
 		}
-		n.Node = &ast.CallNode{Callee: &ast.IdentifierNode{Value: name}, Arguments: []ast.Node{env, &ast.IntegerNode{Value: size.n}, n.Node}}
 		return true
 	}
 	return false
@@ -108,12 +103,6 @@ func mayBeString(t reflect.Type) bool {
 type nodeCounter struct{ n int }
 
 func (c *nodeCounter) Visit(*ast.Node) { c.n++ }
-
-// stepFuncs name the typed step functions, so a predicate's body keeps its type to the
-// checker (filter's must be a boolean); bodies of other types go through __step, untyped.
-var stepFuncs = map[reflect.Kind]string{
-	reflect.Bool: "__stepBool", reflect.Int: "__stepInt", reflect.Float64: "__stepFloat", reflect.String: "__stepString",
-}
 
 // textFuncs replace the builtins whose output can be far larger than their input; each works
 // out the size of its result and charges it before building it.
@@ -132,9 +121,6 @@ var textFuncs = map[string]func(env any, args []any) (any, error){
 		return strings.Repeat(s, n), nil
 	},
 	"replace": func(env any, a []any) (any, error) {
-		if len(a) != 3 && len(a) != 4 {
-			return nil, fmt.Errorf("invalid number of arguments for replace (expected 3 or 4, got %d)", len(a))
-		}
 		s, old, repl, n := a[0].(string), a[1].(string), a[2].(string), -1
 		if len(a) == 4 {
 			n = runtime.ToInt(a[3])
@@ -152,9 +138,6 @@ var textFuncs = map[string]func(env any, args []any) (any, error){
 		return strings.Replace(s, old, repl, n), nil
 	},
 	"join": func(env any, a []any) (any, error) {
-		if len(a) != 1 && len(a) != 2 {
-			return nil, fmt.Errorf("invalid number of arguments for join (expected 1 or 2, got %d)", len(a))
-		}
 		sep := ""
 		if len(a) == 2 {
 			sep = a[1].(string)
@@ -186,62 +169,39 @@ var textFuncs = map[string]func(env any, args []any) (any, error){
 	},
 }
 
-// limitOptions registers the functions patchLimits calls. The typed ones keep the checker's
-// view of the result: a string stays a string, a predicate's boolean a boolean.
+// limitOptions registers the functions patchLimits calls. Their arguments were checked
+// against the builtins' signatures before patching (see patchLimits), so the type assertions
+// hold.
 func limitOptions() []expr.Option {
 	opts := []expr.Option{
 		expr.Function("__add", func(a ...any) (any, error) {
 			if l, ok := a[1].(string); ok {
 				if r, ok := a[2].(string); ok {
-					return concat(a[0], l, r)
+					if err := takeText(a[0], len(l)+len(r)); err != nil {
+						return nil, err
+					}
+					return l + r, nil
 				}
 			}
 			return runtime.Add(a[1], a[2]), nil
 		}),
-		expr.Function("__concat", func(a ...any) (any, error) {
-			return concat(a[0], a[1].(string), a[2].(string))
-		}, new(func(*Env, string, string) string)),
 		expr.Function("__text", func(a ...any) (any, error) {
 			s := a[1].(string)
 			return s, takeText(a[0], len(s))
-		}, new(func(*Env, string) string)),
-		expr.Function("__step", step),
-	}
-	for kind, name := range stepFuncs {
-		t := reflect.FuncOf([]reflect.Type{reflect.TypeFor[*Env](), reflect.TypeFor[int](), kindType[kind]}, []reflect.Type{kindType[kind]}, false)
-		opts = append(opts, expr.Function(name, step, reflect.New(t).Interface()))
-	}
-	types := map[string][]any{
-		"repeat":  {new(func(*Env, string, int) string)},
-		"replace": {new(func(*Env, string, string, string) string), new(func(*Env, string, string, string, int) string)},
-		"join":    {new(func(*Env, []any, string) string), new(func(*Env, []any) string), new(func(*Env, []string, string) string), new(func(*Env, []string) string)},
+		}),
+		expr.Function("__step", func(a ...any) (any, error) {
+			b, err := budgetOf(a[0])
+			if err != nil {
+				return nil, err
+			}
+			if b.steps -= a[1].(int); b.steps < 0 {
+				return nil, errStepBudget
+			}
+			return a[2], nil
+		}),
 	}
 	for name, fn := range textFuncs {
-		opts = append(opts, expr.Function("__"+name, func(a ...any) (any, error) { return fn(a[0], a[1:]) }, types[name]...))
+		opts = append(opts, expr.Function("__"+name, func(a ...any) (any, error) { return fn(a[0], a[1:]) }))
 	}
 	return opts
-}
-
-var kindType = map[reflect.Kind]reflect.Type{
-	reflect.Bool: reflect.TypeFor[bool](), reflect.Int: reflect.TypeFor[int](),
-	reflect.Float64: reflect.TypeFor[float64](), reflect.String: reflect.TypeFor[string](),
-}
-
-// step charges one run of a predicate's body, (env, size, value), and passes its value on.
-func step(a ...any) (any, error) {
-	b, err := budgetOf(a[0])
-	if err != nil {
-		return nil, err
-	}
-	if b.steps -= a[1].(int); b.steps < 0 {
-		return nil, errStepBudget
-	}
-	return a[2], nil
-}
-
-func concat(env any, l, r string) (any, error) {
-	if err := takeText(env, len(l)+len(r)); err != nil {
-		return nil, err
-	}
-	return l + r, nil
 }

@@ -441,6 +441,9 @@ func checkExprError(t *testing.T, src string, err error) {
 	if strings.TrimSpace(ee.Msg) == "" || strings.ContainsAny(ee.Error(), "\n\r") {
 		t.Fatalf("message empty or not one line: %q", ee.Error())
 	}
+	if strings.Contains(ee.Msg, "runtime error") || strings.Contains(ee.Msg, "goroutine") {
+		t.Fatalf("the compiler panicked: %.300s", ee.Msg)
+	}
 	if ee.Offset < 0 || ee.Offset > len(src) || !onBoundary(src, ee.Offset) {
 		t.Fatalf("offset %d outside %q or inside a character", ee.Offset, src)
 	}
