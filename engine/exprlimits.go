@@ -16,7 +16,8 @@ import (
 // counted at all, so a dozen characters could double a string until the process ran out of
 // memory — nor the work of predicates over lists that already exist, which expr cannot
 // interrupt: all(s, all(s, all(s, true))) over a split string ran for hours. The patcher adds
-// both: the calls below charge a per-evaluation exprBudget, reached through expr's $env.
+// both: the calls below charge a per-evaluation exprBudget, reached through expr's $env, the
+// whole environment (an expression's own $env is renamed $osenv, so only these calls see it).
 
 // exprTextBudget bounds the bytes of text one evaluation may build.
 const exprTextBudget = 64 << 20
@@ -43,7 +44,7 @@ func budgetOf(env any) (*exprBudget, error) {
 	return nil, errors.New("expression budget missing") // a programming error: Eval sets it
 }
 
-// takeText charges n bytes of text, before they are allocated.
+// takeText charges n bytes of text.
 func takeText(env any, n int) error {
 	b, err := budgetOf(env)
 	if err != nil {
