@@ -4,7 +4,7 @@ BIN     := bin/flowd
 DB      ?= data/flowd.db
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test lint bench clean
+.PHONY: build run test fuzz lint bench clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/flowd
@@ -14,11 +14,27 @@ build:
 run: build
 	$(BIN) serve --addr 127.0.0.1:5678 --db $(DB) --flows flows --demo
 
-# The browser tests save screenshots of every page; the folder is printed at the end.
+# The browser tests save screenshots of every page; the folder is printed at the end. The
+# fuzz targets' seed corpora run as tests there; then each target fuzzes for FUZZTIME.
 test:
 	@shots="$${FLOWD_SCREENSHOTS:-$$(mktemp -d "$${TMPDIR:-/tmp}/flowd-screenshots-XXXXXX")}"; \
 	FLOWD_SCREENSHOTS="$$shots" $(GO) test -race -count=1 ./...; code=$$?; \
 	echo "UI screenshots from the browser tests: $$shots"; exit $$code
+	$(MAKE) fuzz
+
+# Runs every Fuzz target of the packages with a fuzz_test.go, one after another, FUZZTIME each
+# (go test -fuzz takes one target at a time). Longer hunts: make fuzz FUZZTIME=3m. A failing
+# input is saved under the package's testdata/fuzz/<Target>/; commit it with the fix.
+FUZZTIME ?= 4s
+FUZZ_PKGS := $(patsubst %/fuzz_test.go,./%,$(wildcard */fuzz_test.go))
+
+fuzz:
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 lint:
 	$(GO) vet ./...

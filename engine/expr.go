@@ -46,6 +46,8 @@ type Env struct {
 	// has; a missing one reads as nil. Expressions can only name a secret with a constant
 	// ($secrets.NAME or $secrets["NAME"]), so the secrets a flow uses are known at load.
 	Secrets map[string]any `expr:"$secrets"`
+
+	budget *exprBudget // set by Expr.Eval for expressions patchLimits changed
 }
 
 // exprMemoryBudget bounds what one evaluation may allocate (in expr's own units: elements of
@@ -66,6 +68,8 @@ type Expr struct {
 	staticAll  bool
 	// secrets are the secrets the expression names, in order, each with its byte offset in src.
 	secrets []secretRef
+	// limited is set when the expression charges an exprBudget, so its evaluation needs one.
+	limited bool
 }
 
 // secretRef is one $secrets.NAME in an expression.
@@ -81,6 +85,14 @@ var vmPool = sync.Pool{New: func() any { return &vm.VM{} }}
 
 // Eval runs the expression in env. It is safe for concurrent use.
 func (e *Expr) Eval(env *Env) (any, error) {
+	if e.limited {
+		var run Env // a copy per evaluation, so concurrent ones keep their own budgets
+		if env != nil {
+			run = *env
+		}
+		run.budget = &exprBudget{text: exprTextBudget, steps: exprStepBudget}
+		env = &run
+	}
 	m := vmPool.Get().(*vm.VM)
 	m.MemoryBudget = exprMemoryBudget
 	out, err := m.Run(e.program, env)
@@ -107,24 +119,44 @@ type ExprError struct {
 	Offset int
 	Msg    string
 	Source string // the expression's text
-	Column int    // 0-based column within Source
+	Column int    // byte offset of the problem within Source
 }
 
-// Error is one line; the problem's position in the file points at the offending character.
+// Error is one line, line breaks in the expression shown as spaces; the problem's position in
+// the file points at the offending character.
 func (e *ExprError) Error() string {
-	return fmt.Sprintf("expression {{ %s }}: %s", e.Source, e.Msg)
+	return fmt.Sprintf("expression {{ %s }}: %s", oneLine.Replace(e.Source), oneLine.Replace(e.Msg))
+}
+
+var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+
+// runeOffset returns the byte offset of rune n of s, or len(s) when s has no more runes.
+func runeOffset(s string, n int) int {
+	for i := range s {
+		if n <= 0 {
+			return i
+		}
+		n--
+	}
+	return len(s)
 }
 
 // CompileExpr compiles one expression (without braces).
 func CompileExpr(src string) (*Expr, error) {
 	v := &exprPatcher{}
 	program, err := expr.Compile(src, exprOptions(v)...)
+	if err == nil && v.limited {
+		// It builds text or runs predicates: compile it again with the budget's calls.
+		v = &exprPatcher{limit: true}
+		program, err = expr.Compile(src, exprOptions(v)...)
+	}
 	if err != nil {
 		ee := &ExprError{Source: src, Msg: err.Error()}
 		var fe *file.Error
 		if errors.As(err, &fe) {
 			ee.Msg = fe.Message
-			ee.Column = max(fe.Column, 0)
+			// expr counts runes from the start in From; its Column restarts on each line.
+			ee.Column = runeOffset(src, fe.From)
 		}
 		ee.Offset = ee.Column
 		return nil, ee
@@ -132,7 +164,7 @@ func CompileExpr(src string) (*Expr, error) {
 	if ee := v.secretsError(src); ee != nil {
 		return nil, ee
 	}
-	e := &Expr{src: src, program: program, staticAll: v.staticAll, secrets: v.secretRefs(src)}
+	e := &Expr{src: src, program: program, staticAll: v.staticAll, secrets: v.secretRefs(src), limited: v.limited}
 	if v.staticIdents > v.staticMembers {
 		e.staticAll = true
 	}
@@ -149,6 +181,7 @@ func CompileExpr(src string) (*Expr, error) {
 //   - field access is null-safe: a.b is null when a is null (as with a?.b);
 //   - it records which $static keys are read, for conflict detection at commit;
 //   - it records which secrets are named, and where, so the loader can check them.
+//   - text built and predicates run are charged to a budget (patchLimits).
 type exprPatcher struct {
 	staticKeys    map[string]bool
 	staticAll     bool
@@ -158,6 +191,8 @@ type exprPatcher struct {
 	// consumed, with the name and its location.
 	secretIdents  []*ast.IdentifierNode
 	secretMembers map[*ast.IdentifierNode]secretUse
+	// limit makes the patcher add the budget's calls; limited is set when there are any to add.
+	limit, limited bool
 }
 
 type secretUse struct {
@@ -205,6 +240,8 @@ func (p *exprPatcher) Visit(node *ast.Node) {
 			n.Optional = true
 			ast.Patch(node, &ast.ChainNode{Node: n})
 		}
+	case *ast.BinaryNode, *ast.BuiltinNode, *ast.PredicateNode:
+		p.limited = patchLimits(node, p.limit) || p.limited
 	case *ast.CallNode:
 		m, ok := n.Callee.(*ast.MemberNode)
 		if !ok {
@@ -249,18 +286,6 @@ func (p *exprPatcher) secretRefs(src string) []secretRef {
 	return out
 }
 
-// runeOffset converts expr's rune offset into src to a byte offset.
-func runeOffset(src string, runes int) int {
-	n := 0
-	for i := range src {
-		if n == runes {
-			return i
-		}
-		n++
-	}
-	return len(src)
-}
-
 func exprOptions(p *exprPatcher) []expr.Option {
 	opts := []expr.Option{
 		expr.Env(Env{}),
@@ -276,6 +301,7 @@ func exprOptions(p *exprPatcher) []expr.Option {
 	for _, f := range methodOnly {
 		opts = append(opts, expr.Function("__"+f.name, f.fn))
 	}
+	opts = append(opts, limitOptions()...)
 	return opts
 }
 
@@ -472,7 +498,7 @@ func ToJSONValue(v any) any {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil
 		}
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+		if isInt64(x) {
 			return int64(x)
 		}
 		return x

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // PlainNumbers replaces every json.Number in v (as decoded with UseNumber), changing maps and
-// slices in place, and returns the converted value. A whole number becomes int64, any other
-// float64; a number beyond float64's range keeps its json.Number literal rather than lose
-// digits. This is the one rule for numbers everywhere flowd decodes JSON.
+// slices in place, and returns the converted value. A whole number that int64 holds becomes
+// int64, any other float64; a number beyond float64's range keeps its json.Number literal
+// rather than lose digits. This is the one rule for numbers everywhere flowd decodes JSON.
 func PlainNumbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
@@ -35,14 +36,27 @@ func plainNumber(n json.Number) any {
 	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
 		return i
 	}
+	// 12.000 is the whole number 12, exactly, however many digits it has.
+	if whole, frac, ok := strings.Cut(string(n), "."); ok && strings.Trim(frac, "0") == "" {
+		if i, err := strconv.ParseInt(whole, 10, 64); err == nil {
+			return i
+		}
+	}
 	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil {
 		return n
 	}
-	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+	if isInt64(f) {
 		return int64(f)
 	}
 	return f
+}
+
+// isInt64 reports whether f is a whole number int64 holds. Every such float64 is exactly an
+// integer, so the conversion loses nothing, and encoding/json writes it without a fraction or
+// exponent: decoding it again gives the same int64.
+func isInt64(f float64) bool {
+	return f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64
 }
 
 // ItemsOf turns a decoded JSON value into items, the one rule for every place items come

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // jkind is the JSON type of a jvalue.
@@ -241,70 +244,119 @@ func positionOf(src []byte, off int) Position {
 	return Position{Line: line, Col: col}
 }
 
-// stringContentOffset returns the offset in src of the rune at index idx of the decoded string
-// whose literal starts at off (the opening quote). Escapes make the two differ.
+// stringContentOffset returns the offset in src of the character that holds byte idx of the
+// decoded string whose literal starts at off (the opening quote). Escapes make the two differ:
+// \n is two bytes for one, \u00e9 six for two, a surrogate pair twelve for four, and a byte
+// that is not UTF-8 one for the three of U+FFFD, which the decoder puts in its place.
 func stringContentOffset(src []byte, off, idx int) int {
 	if off >= len(src) || src[off] != '"' {
 		return off
 	}
 	i := off + 1
-	for n := 0; n < idx && i < len(src) && src[i] != '"'; n++ {
-		if src[i] == '\\' {
-			if i+1 < len(src) && src[i+1] == 'u' {
-				i += 6
-			} else {
-				i += 2
-			}
-			continue
+	for n := 0; i < len(src) && src[i] != '"'; {
+		size, decoded := literalChar(src[i:])
+		if n += decoded; n > idx {
+			break
 		}
-		i++
+		i += size
 	}
-	return i
+	return min(i, len(src))
 }
+
+// literalChar measures the character a JSON string literal's content starts with: its size in
+// the source and the size of what it decodes to.
+func literalChar(b []byte) (size, decoded int) {
+	if b[0] != '\\' {
+		r, size := utf8.DecodeRune(b)
+		return size, utf8.RuneLen(r)
+	}
+	if len(b) < 6 || b[1] != 'u' {
+		return min(2, len(b)), 1
+	}
+	r := hexRune(b[2:6])
+	if utf16.IsSurrogate(r) && len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+		if pair := utf16.DecodeRune(r, hexRune(b[8:12])); pair != utf8.RuneError {
+			return 12, utf8.RuneLen(pair)
+		}
+	}
+	if utf16.IsSurrogate(r) || r < 0 {
+		r = utf8.RuneError
+	}
+	return 6, utf8.RuneLen(r)
+}
+
+// hexRune reads four hex digits, or returns -1.
+func hexRune(b []byte) rune {
+	n, err := strconv.ParseUint(string(b), 16, 32)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
+}
+
+// maxSuggestLen bounds the length of the names DidYouMean compares: a suggestion is for a
+// typo in a short name, and comparing two names costs the product of their lengths.
+const maxSuggestLen = 64
 
 // DidYouMean returns ` (did you mean "x"?)` for the candidate closest to got, or "" when none
 // is close. A candidate that starts with what was typed (maxTry → maxTries) counts as close.
+// Names longer than maxSuggestLen get no suggestion.
 func DidYouMean(got string, candidates []string) string {
+	if len(got) > maxSuggestLen {
+		return ""
+	}
 	lgot := strings.ToLower(got)
+	limit := max(1, len(got)/3)
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
+		if len(c) > maxSuggestLen {
+			continue
+		}
 		lc := strings.ToLower(c)
-		d := editDistance(lgot, lc)
-		if len(lgot) >= 3 && strings.HasPrefix(lc, lgot) {
-			d = min(d, 1)
+		var d int
+		switch {
+		case lc == lgot:
+			d = 0
+		case len(lgot) >= 3 && strings.HasPrefix(lc, lgot):
+			d = 1
+		case abs(len(lc)-len(lgot)) <= limit: // the distance is at least the difference
+			d = editDistance(lgot, lc)
+		default:
+			continue
 		}
 		if d < bestD {
 			best, bestD = c, d
 		}
 	}
-	if best == "" || bestD > max(1, len(got)/3) || bestD >= len(got) {
+	if best == "" || bestD > limit || bestD >= len(got) {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
+func abs(n int) int { return max(n, -n) }
+
 // editDistance is the optimal-string-alignment distance: insertions, deletions,
-// substitutions and swaps of neighbours (basci → basic) each cost one.
+// substitutions and swaps of neighbours (basci → basic) each cost one. It keeps three rows
+// of the table, so it needs memory for len(b) only.
 func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
+	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
 	}
 	for i := 1; i <= len(a); i++ {
+		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
 			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+				cur[j] = min(cur[j], prev2[j-2]+1)
 			}
 		}
+		prev2, prev, cur = prev, cur, prev2
 	}
-	return d[len(a)][len(b)]
+	return prev[len(b)]
 }

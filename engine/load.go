@@ -255,29 +255,45 @@ func (ld *loading) lock(f *Flow, n *FlowNode, v *jvalue) {
 // pathBetween returns the first path, depth first in connection order, from one node to
 // another, each step with the port it delivers on; nil when there is none.
 func pathBetween(from, to *FlowNode) []LockStep {
+	return pathFrom(from, to, map[*FlowNode]bool{})
+}
+
+// pathFrom is pathBetween's search. dead holds the nodes already known not to lead to the
+// target, so each node is searched once: a chain of diamonds has 2^n paths.
+func pathFrom(from, to *FlowNode, dead map[*FlowNode]bool) []LockStep {
 	if from == to {
 		return []LockStep{{Node: to}}
 	}
+	if dead[from] {
+		return nil
+	}
 	for port, targets := range from.Next {
 		for _, t := range targets {
-			if rest := pathBetween(t, to); rest != nil {
+			if rest := pathFrom(t, to, dead); rest != nil {
 				return append([]LockStep{{Node: from, Port: port}}, rest...)
 			}
 		}
 	}
+	dead[from] = true
 	return nil
 }
 
 // leadsTo reports whether target is among nodes or downstream of them.
 func leadsTo(nodes []*FlowNode, target *FlowNode) bool {
-	for _, n := range nodes {
+	seen := map[*FlowNode]bool{}
+	stack := append([]*FlowNode(nil), nodes...)
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
 		if n == target {
 			return true
 		}
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
 		for _, next := range n.Next {
-			if leadsTo(next, target) {
-				return true
-			}
+			stack = append(stack, next...)
 		}
 	}
 	return false

@@ -340,7 +340,7 @@ func parseDurationValue(x any) (time.Duration, error) {
 		if f < 0 {
 			return 0, fmt.Errorf("duration must not be negative, got %v", f)
 		}
-		if f*float64(time.Millisecond) > float64(math.MaxInt64) {
+		if f*float64(time.Millisecond) >= float64(math.MaxInt64) { // which rounds up to 2^63
 			return 0, fmt.Errorf("duration of %v ms is too long", f)
 		}
 		return time.Duration(f * float64(time.Millisecond)), nil

@@ -197,9 +197,13 @@ func parseHTTPURL(s string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if _, ok := errors.AsType[url.EscapeError](err); ok {
+			// It quotes the escape, which may be in the password or the fragment.
+			err = errors.New("a % not followed by two hex digits")
+		}
 		return nil, fmt.Errorf("invalid URL: %v", err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return nil, fmt.Errorf("want an absolute http or https URL, got %q", safeURL(u))
 	}
 	return u, nil
@@ -952,6 +956,9 @@ func decodeJSONBody(b []byte) (any, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("unexpected end of JSON input") // as json.Unmarshal says it
+		}
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
