@@ -461,12 +461,12 @@ func TestServeScheduleFiresEverySecond(t *testing.T) {
 		return len(list.Runs) >= 4
 	})
 	s.stop(syscall.SIGTERM)
-	// The runs are a second apart: as many runs as whole seconds between the first and the
-	// last, plus one.
+	// The runs are a second apart: one more than the whole seconds between the first and the
+	// last start — or two more, as a busy machine may start one tick's run late.
 	first, last := list.Runs[len(list.Runs)-1].StartedAt, list.Runs[0].StartedAt
-	span := last.Sub(first).Round(time.Second)
-	if want := int(span/time.Second) + 1; len(list.Runs) != want {
-		t.Fatalf("%d runs over %s, want %d", len(list.Runs), span, want)
+	span := last.Sub(first)
+	if lo := int(span/time.Second) + 1; len(list.Runs) < lo || len(list.Runs) > lo+1 {
+		t.Fatalf("%d runs over %s, want %d or %d", len(list.Runs), span, lo, lo+1)
 	}
 	for _, r := range list.Runs {
 		if r.Mode != "schedule" || r.Trigger != "every second" || r.Status != engine.StatusSuccess {
