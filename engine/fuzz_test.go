@@ -381,9 +381,8 @@ func FuzzDidYouMean(f *testing.F) {
 	})
 }
 
-// exprAllocLimit bounds what one template evaluation may allocate, in bytes. The engine gives
-// expr a memory budget of a million elements; the largest value that budget admits (a list of
-// a million numbers, built once or twice) is a few tens of megabytes.
+// exprAllocLimit bounds what one template evaluation may allocate, in bytes. The engine allows
+// a million list elements (a few tens of megabytes, built once or twice) and 64 MiB of text.
 const exprAllocLimit = 256 << 20
 
 // FuzzTemplate compiles arbitrary text as a parameter template and evaluates it. Properties:

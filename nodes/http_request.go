@@ -973,7 +973,10 @@ func headerItem(h http.Header) map[string]any {
 	vals := map[string][]string{}
 	for k, vs := range h {
 		k = strings.ToLower(k)
-		vals[k] = append(vals[k], vs...)
+		for _, v := range vs {
+			// As the text body: an item's strings are UTF-8, so the stored run is what ran.
+			vals[k] = append(vals[k], strings.ToValidUTF8(v, "\uFFFD"))
+		}
 	}
 	out := make(map[string]any, len(vals))
 	for k, vs := range vals {

@@ -24,8 +24,8 @@ const fuzzMaxBody = 256
 // and without a declared length. Properties: a body over the limit is refused with 413 and one
 // within it never is; a failure has a 4xx status and a message that says what was wrong,
 // without bare Go-internal text such as "unexpected EOF"; a JSON body's value survives being
-// encoded and decoded again, holding only JSON types; a form is an object of strings or lists
-// of strings; text comes back as it was sent.
+// encoded and decoded again, holding only JSON types; a form is an object of UTF-8 strings or
+// lists of them; text comes back as it was sent.
 func FuzzWebhookBody(f *testing.F) {
 	for _, s := range []struct{ ct, body string }{
 		{"application/json", `{"a": 1, "b": [true, null, 2.5, "x"], "c": {"d": 12345678901234567890}}`},
@@ -119,7 +119,7 @@ func checkBodyValue(t *testing.T, contentType string, body []byte, v any) {
 			t.Fatalf("form became %#v", v)
 		}
 		for k, e := range m {
-			if !isFormValue(e) {
+			if !utf8.ValidString(k) || !isFormValue(e) {
 				t.Fatalf("form field %q is %#v", k, e)
 			}
 		}
@@ -134,13 +134,15 @@ func checkBodyValue(t *testing.T, contentType string, body []byte, v any) {
 	}
 }
 
+// isFormValue reports whether v is a form field's value: UTF-8 text, or a list of two or
+// more (so that the item, stored as JSON, is what the flow ran with).
 func isFormValue(v any) bool {
 	switch x := v.(type) {
 	case string:
-		return true
+		return utf8.ValidString(x)
 	case []any:
 		for _, e := range x {
-			if _, ok := e.(string); !ok {
+			if s, ok := e.(string); !ok || !utf8.ValidString(s) {
 				return false
 			}
 		}

@@ -232,11 +232,15 @@ func requestHeaders(r *http.Request) map[string]any {
 }
 
 // multiMap turns query or form values into an object: a name given once maps to its string,
-// a repeated name to the list of its strings.
+// a repeated name to the list of its strings. Percent escapes may decode to bytes that are
+// not UTF-8; they become U+FFFD, so the item stored as JSON is the item the flow ran with.
 func multiMap(vals map[string][]string) map[string]any {
 	out := make(map[string]any, len(vals))
 	for k, vs := range vals {
-		out[k] = oneOrList(vs)
+		for i, v := range vs {
+			vs[i] = strings.ToValidUTF8(v, "\uFFFD")
+		}
+		out[strings.ToValidUTF8(k, "\uFFFD")] = oneOrList(vs)
 	}
 	return out
 }
