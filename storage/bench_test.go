@@ -326,7 +326,7 @@ func BenchmarkListRuns1M(b *testing.B) {
 		cpu := processCPU(b)
 		for b.Loop() {
 			var n, failed int
-			if err := s.r.QueryRowContext(context.Background(), runsSinceSQL, "flow-007", since).Scan(&n, &failed); err != nil {
+			if err := s.r.QueryRowContext(context.Background(), countRunsSQL, "error", "crashed", "flow-007", since).Scan(&n, &failed); err != nil {
 				b.Fatal(err)
 			}
 			if n == 0 || failed == 0 {

@@ -262,15 +262,7 @@ func (s *SealedStore) LoadStatic(ctx context.Context, flowID string) (map[string
 
 // Static is SQLite.Static with every value opened.
 func (s *SealedStore) Static(ctx context.Context, flowID string) (map[string]any, error) {
-	loaded, err := s.LoadStatic(ctx, flowID)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]any, len(loaded))
-	for k, sv := range loaded {
-		out[k] = sv.Value
-	}
-	return out, nil
+	return staticValues(s.LoadStatic(ctx, flowID))
 }
 
 // CommitStatic is SQLite.CommitStatic with each change's After sealed; c is not modified but

@@ -9,10 +9,6 @@ import (
 	"github.com/flowd/flowd/engine"
 )
 
-// runsSinceSQL is the UI's count of a flow's runs and failures since a run id (ids sort by
-// start time): "runs in the last 24 h, failures highlighted".
-const runsSinceSQL = `SELECT count(*), sum(status = 'error') FROM runs WHERE flow_id = ? AND id >= ?`
-
 // TestQueryPlans checks that every query on runs reads through the index made for it, without
 // sorting: their cost then depends on the rows they return, not on how many runs are stored.
 func TestQueryPlans(t *testing.T) {
@@ -33,7 +29,7 @@ func TestQueryPlans(t *testing.T) {
 		{"list by status deep", "", []any{engine.RunFilter{Status: "error", Before: cursor}}, "runs_status"},
 		{"list by flow and status", "", []any{engine.RunFilter{FlowID: "f", Status: "error"}}, "runs_flow_status"},
 		{"list by flow and status deep", "", []any{engine.RunFilter{FlowID: "f", Status: "error", Before: cursor}}, "runs_flow_status"},
-		{"runs since", runsSinceSQL, []any{"f", cursor}, "runs_flow"},
+		{"runs since", countRunsSQL, []any{"error", "crashed", "f", cursor}, "runs_flow"},
 		{"mark crashed", markCrashedSQL, []any{"crashed", 0, "", "running"}, "runs_status"},
 		{"prune by age", oldRunsSQL, []any{cursor, 0, 500}, "sqlite_autoindex_runs_1"},
 		{"prune: oldest kept", oldestKeptSQL, []any{"f", 99}, "runs_flow"},
