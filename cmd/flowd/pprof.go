@@ -17,13 +17,10 @@ import (
 // memory and command line, so exposing it beyond this machine must be asked for by name. The
 // returned stop closes the listener and every open profile request.
 func startPprof(ctx context.Context, addr string, logger *slog.Logger) (stop func(), err error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("pprof address %q: %w", addr, err)
 	}
-	if host == "" {
-		addr = net.JoinHostPort("127.0.0.1", port)
-	}
+	addr = pprofListenAddr(addr)
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("pprof: listen on %s: %w", addr, err)
@@ -51,4 +48,13 @@ func startPprof(ctx context.Context, addr string, logger *slog.Logger) (stop fun
 		_ = srv.Close()
 		<-done
 	}, nil
+}
+
+// pprofListenAddr is where --pprof-addr listens: a bare ":port" means 127.0.0.1, not every
+// interface.
+func pprofListenAddr(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
 }

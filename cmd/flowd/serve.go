@@ -41,6 +41,8 @@ type serveConfig struct {
 	Insecure bool
 	// MetricsAddr, when set, serves /metrics there instead of on Addr.
 	MetricsAddr string
+	// PprofAddr, when set, serves /debug/pprof there (see startPprof).
+	PprofAddr string
 	// Secrets gives $secrets and is what flows' secret names are checked against; Redactor
 	// redacts run records. nil: no secrets, records stored as they are (in-process tests).
 	Secrets   engine.Secrets
@@ -82,7 +84,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 		}
 	}
-	pprofAddr := fs.String("pprof-addr", envOr("FLOWD_PPROF_ADDR", ""), "serve /debug/pprof/ on this separate `address`; a bare :port means 127.0.0.1; empty: off (env FLOWD_PPROF_ADDR)")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", envOr("FLOWD_PPROF_ADDR", ""), "serve /debug/pprof/ on this separate `address`; a bare :port means 127.0.0.1; empty: off (env FLOWD_PPROF_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: flowd serve [flags]")
 		fs.PrintDefaults()
@@ -108,12 +110,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	cfg.Secrets, cfg.Redactor = sec.store, sec.redactor
 	logger := sec.logger(stderr)
-	if *pprofAddr != "" {
-		if a := *pprofAddr; !cfg.Insecure && !strings.HasPrefix(a, ":") && validHostPort(a) && !isLoopback(a) {
-			logger.Error("not starting", "error", fmt.Sprintf("refusing to serve /debug/pprof on %s, beyond loopback: use a loopback address or pass --insecure", a))
-			return exitProblem
-		}
-		stopPprof, err := startPprof(ctx, *pprofAddr, logger)
+	if err := checkExposure(cfg); err != nil {
+		logger.Error("not starting", "error", err)
+		return exitProblem
+	}
+	if cfg.PprofAddr != "" {
+		stopPprof, err := startPprof(ctx, cfg.PprofAddr, logger)
 		if err != nil {
 			logger.Error("not starting", "error", err)
 			return exitProblem
@@ -185,9 +187,6 @@ func (h *flowHolder) Current() *web.FlowSet { return h.p.Load() }
 // the problems as engine.Problems.
 func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: logger, loader: &engine.Loader{Registry: nodes.NewRegistry(), Secrets: cfg.Secrets}, served: make(chan struct{})}
-	if err := checkExposure(cfg); err != nil {
-		return nil, err
-	}
 	flows, set, err := a.load()
 	if err != nil {
 		return nil, err
@@ -302,8 +301,9 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	return a, nil
 }
 
-// checkExposure refuses a configuration that would put flowd on a network unprotected: a
-// listener beyond loopback needs authentication, or an explicit --insecure.
+// checkExposure refuses a configuration that would put flowd on a network unprotected: the
+// main listener beyond loopback needs authentication, and the metrics and profiling
+// listeners, which have none, must stay on loopback — unless --insecure says otherwise.
 func checkExposure(cfg serveConfig) error {
 	if cfg.Auth != nil {
 		if err := cfg.Auth.Check(); err != nil {
@@ -313,16 +313,14 @@ func checkExposure(cfg serveConfig) error {
 	if cfg.Insecure {
 		return nil
 	}
-	for _, addr := range []string{cfg.Addr, cfg.MetricsAddr} {
-		if addr == "" || isLoopback(addr) {
-			continue
-		}
-		if addr == cfg.MetricsAddr {
-			return fmt.Errorf("refusing to serve metrics on %s, beyond loopback, without authentication: use a loopback address or pass --insecure", addr)
-		}
-		if !cfg.Auth.Enabled() {
-			return fmt.Errorf("refusing to listen on %s, beyond loopback, without authentication: set FLOWD_AUTH_TOKEN "+
-				"(or FLOWD_AUTH_USER and FLOWD_AUTH_PASSWORD_HASH), listen on 127.0.0.1, or pass --insecure", addr)
+	if !isLoopback(cfg.Addr) && !cfg.Auth.Enabled() {
+		return fmt.Errorf("refusing to listen on %s, beyond loopback, without authentication: set FLOWD_AUTH_TOKEN "+
+			"(or FLOWD_AUTH_USER and FLOWD_AUTH_PASSWORD_HASH), listen on 127.0.0.1, or pass --insecure", cfg.Addr)
+	}
+	for _, l := range []struct{ what, addr string }{{"metrics", cfg.MetricsAddr}, {"/debug/pprof", pprofListenAddr(cfg.PprofAddr)}} {
+		// A malformed address is left to the listener to explain.
+		if _, _, err := net.SplitHostPort(l.addr); err == nil && !isLoopback(l.addr) {
+			return fmt.Errorf("refusing to serve %s on %s, beyond loopback, without authentication: use a loopback address or pass --insecure", l.what, l.addr)
 		}
 	}
 	return nil
@@ -340,13 +338,6 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// validHostPort reports whether addr reads as host:port; startPprof explains what is wrong
-// with one that does not.
-func validHostPort(addr string) bool {
-	_, _, err := net.SplitHostPort(addr)
-	return err == nil
 }
 
 // serveMetrics serves /metrics on a listener of its own.
