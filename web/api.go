@@ -418,11 +418,7 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request) {
 		runs = runs[:limit]
 		next = runs[limit-1].ID
 	}
-	out := make([]runSummary, len(runs))
-	for i := range runs {
-		out[i] = summarize(&runs[i])
-	}
-	renderJSON(w, r, a.log, http.StatusOK, map[string]any{"runs": out, "next": next})
+	renderJSON(w, r, a.log, http.StatusOK, map[string]any{"runs": summaries(runs), "next": next})
 }
 
 // GET /api/runs/{id}

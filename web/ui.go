@@ -500,16 +500,16 @@ func (u *ui) runNow(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-started:
 	case res := <-done:
-		if res.err != nil && errors.Is(res.err, engine.ErrStoreUnavailable) {
-			w.Header().Set("Retry-After", storeRetryAfter)
-			u.errorPage(w, r, http.StatusServiceUnavailable, "The database cannot be written",
+		if res.err == nil {
+			break
+		}
+		if code := runErrorStatus(w, res.err); code == http.StatusServiceUnavailable {
+			u.errorPage(w, r, code, "The database cannot be written",
 				"flowd starts no runs until it can record them: "+res.err.Error())
 			return
 		}
-		if res.err != nil {
-			u.internal(w, r, res.err)
-			return
-		}
+		u.internal(w, r, res.err)
+		return
 	case <-r.Context().Done():
 		return
 	}
