@@ -694,7 +694,6 @@ func (u *ui) runPage(w http.ResponseWriter, r *http.Request) {
 		nr := &run.Nodes[sel]
 		ev := &execView{NR: nr}
 		ev.Input = u.itemsPage(r.URL, "in", "input", nr.Input, nr.InputCount, nr.Truncated, reveal)
-		port := q.Get("port")
 		for p, name := range nr.Ports {
 			var items []engine.Item
 			if p < len(nr.Output) {
@@ -704,14 +703,16 @@ func (u *ui) runPage(w http.ResponseWriter, r *http.Request) {
 			if p < len(nr.OutputCounts) {
 				total = nr.OutputCounts[p]
 			}
-			// Only the port named by "port" honours the "out" page; the others start at 1.
-			u2 := *r.URL
-			if port != name {
-				u2.RawQuery = withoutKeys(r.URL.Query(), "out").Encode()
+			// Only the port named by "port" honours the "out" page; the others start at 1. Each
+			// port's paging links name it.
+			pq := r.URL.Query()
+			if pq.Get("port") != name {
+				pq.Del("out")
 			}
-			iv := u.itemsPage(&u2, "out", name, items, total, nr.Truncated, reveal)
-			iv.Prev, iv.Next = addPort(iv.Prev, name), addPort(iv.Next, name)
-			ev.Outputs = append(ev.Outputs, iv)
+			pq.Set("port", name)
+			base := *r.URL
+			base.RawQuery = pq.Encode()
+			ev.Outputs = append(ev.Outputs, u.itemsPage(&base, "out", name, items, total, nr.Truncated, reveal))
 		}
 		for i := range run.Nodes {
 			if run.Nodes[i].Node == nr.Node && i != sel && len(ev.Others) < maxListedExecutions {
@@ -722,25 +723,6 @@ func (u *ui) runPage(w http.ResponseWriter, r *http.Request) {
 	}
 	live := run.Status == engine.StatusRunning
 	u.render(w, r, http.StatusOK, "run", page{Title: "Run " + run.ID, Nav: "runs", Live: live, LiveFlow: run.FlowID, LiveRun: run.ID, Data: v})
-}
-
-func withoutKeys(q url.Values, keys ...string) url.Values {
-	for _, k := range keys {
-		q.Del(k)
-	}
-	return q
-}
-
-// addPort adds port=name to a paging link of an output port.
-func addPort(link, name string) string {
-	if link == "" {
-		return ""
-	}
-	u, err := url.Parse(link)
-	if err != nil {
-		return link
-	}
-	return withQuery(u, "port", name)
 }
 
 // selectedSeq is the execution the run page shows: the one asked for, else the failed one,
