@@ -1,12 +1,36 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
 )
+
+// ErrTrailingJSON is DecodeJSON's error for data after the one JSON value.
+var ErrTrailingJSON = errors.New("more than one JSON value")
+
+// DecodeJSON decodes exactly one JSON value, numbers as PlainNumbers makes them. A truncated
+// value is "unexpected end of JSON input", as json.Unmarshal says it, rather than a bare EOF.
+func DecodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("unexpected end of JSON input")
+		}
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, ErrTrailingJSON
+	}
+	return PlainNumbers(v), nil
+}
 
 // PlainNumbers replaces every json.Number in v (as decoded with UseNumber), changing maps and
 // slices in place, and returns the converted value. A whole number that int64 holds becomes

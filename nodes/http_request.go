@@ -952,19 +952,11 @@ func decodeJSONBody(b []byte) (any, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return map[string]any{}, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, errors.New("unexpected end of JSON input") // as json.Unmarshal says it
-		}
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	v, err := engine.DecodeJSON(b)
+	if errors.Is(err, engine.ErrTrailingJSON) {
 		return nil, errors.New("data after the JSON value")
 	}
-	return engine.PlainNumbers(v), nil
+	return v, err
 }
 
 // headerItem lists response headers with lower-case names: one value as a string, several as

@@ -332,7 +332,7 @@ func (a *api) readRunInput(w http.ResponseWriter, r *http.Request) (runInput, []
 	if len(in.Input) == 0 || string(in.Input) == "null" {
 		return in, nil, 0, nil
 	}
-	v, err := decodeJSON(in.Input)
+	v, err := engine.DecodeJSON(in.Input)
 	if err != nil {
 		return in, nil, http.StatusBadRequest, fmt.Errorf("malformed input: %w", err)
 	}

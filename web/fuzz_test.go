@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/flowd/flowd/engine"
 )
 
 // fuzzMaxBody is the body limit under fuzzing: small, so the fuzzer reaches it.
@@ -109,7 +111,7 @@ func checkBodyValue(t *testing.T, contentType string, body []byte, v any) {
 		if err != nil {
 			t.Fatalf("body value %#v does not encode: %v", v, err)
 		}
-		again, err := decodeJSON(data)
+		again, err := engine.DecodeJSON(data)
 		if err != nil || !reflect.DeepEqual(v, again) {
 			t.Fatalf("JSON body does not round-trip:\n%#v\n%s\n%#v (%v)", v, data, again, err)
 		}

@@ -381,7 +381,7 @@ func (u *ui) flowPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v.RevealURL = withQuery(r.URL, "reveal", toggle(reveal), "reset", "")
 	if len(f.Source) > 0 {
-		if def, err := decodeJSON(f.Source); err == nil {
+		if def, err := engine.DecodeJSON(f.Source); err == nil {
 			v.Definition = def
 		}
 	}

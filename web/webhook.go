@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -180,7 +179,7 @@ func decodeBody(r *http.Request, data []byte) (any, int, error) {
 		if len(bytes.TrimSpace(data)) == 0 {
 			return map[string]any{}, 0, nil
 		}
-		v, err := decodeJSON(data)
+		v, err := engine.DecodeJSON(data)
 		if err != nil {
 			return nil, http.StatusBadRequest, fmt.Errorf("malformed JSON body: %w", err)
 		}
@@ -200,23 +199,6 @@ func decodeBody(r *http.Request, data []byte) (any, int, error) {
 	default:
 		return string(data), 0, nil
 	}
-}
-
-// decodeJSON decodes exactly one JSON value, numbers as engine.PlainNumbers makes them.
-func decodeJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, errors.New("unexpected end of JSON input") // as json.Unmarshal says it
-		}
-		return nil, err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("more than one JSON value")
-	}
-	return engine.PlainNumbers(v), nil
 }
 
 // requestHeaders returns the request's headers with lower-case names, Host included.
