@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"reflect"
 
 	"github.com/flowd/flowd/engine/redact"
 )
@@ -46,13 +47,15 @@ func redactRun(red *redact.Redactor, r *Run) *Run {
 		return &out
 	}
 	out.Nodes = make([]NodeRun, len(r.Nodes))
+	// A node's input is mostly the same items as the output before it: each is redacted once.
+	done := map[uintptr]Item{}
 	for i := range r.Nodes {
 		nr := r.Nodes[i]
-		nr.Input = redactItems(red, nr.Input)
+		nr.Input = redactItems(red, nr.Input, done)
 		if nr.Output != nil {
 			ports := make([][]Item, len(nr.Output))
 			for p, items := range nr.Output {
-				ports[p] = redactItems(red, items)
+				ports[p] = redactItems(red, items, done)
 			}
 			nr.Output = ports
 		}
@@ -71,13 +74,25 @@ func redactRun(red *redact.Redactor, r *Run) *Run {
 	return &out
 }
 
-func redactItems(red *redact.Redactor, items []Item) []Item {
+// redactItems redacts items; done holds the redacted copies of items already seen, by the
+// identity of their maps, so that an item passed from node to node is redacted once.
+func redactItems(red *redact.Redactor, items []Item, done map[uintptr]Item) []Item {
 	if items == nil {
 		return nil
 	}
 	out := make([]Item, len(items))
 	for i, it := range items {
-		out[i] = red.Object(it)
+		if it == nil {
+			out[i] = red.Object(it)
+			continue
+		}
+		key := reflect.ValueOf(it).Pointer()
+		c, ok := done[key]
+		if !ok {
+			c = red.Object(it)
+			done[key] = c
+		}
+		out[i] = c
 	}
 	return out
 }
