@@ -49,7 +49,7 @@ func TestBackupWhileWriting(t *testing.T) {
 			written.Add(1)
 		}
 	})
-	waitUntil(t, func() bool { return written.Load() > 10 })
+	await(t, "writes during the backup", func() bool { return written.Load() > 10 })
 	dst := filepath.Join(t.TempDir(), "copy.db")
 	if err := Backup(ctx, s.Path(), dst, false); err != nil {
 		t.Fatal(err)
@@ -105,17 +105,5 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), ".copy.db.tmp-*")); len(leftovers) > 0 {
 		t.Errorf("temporary files left: %v", leftovers)
-	}
-}
-
-// waitUntil polls cond until it holds, failing the test after 10 s.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10 s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
