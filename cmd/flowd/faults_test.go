@@ -49,11 +49,10 @@ func newFaultyTokenServer(t *testing.T, fault func(w http.ResponseWriter, n int6
 	return ts
 }
 
-// fastFailingTokenFlow is the shipped token flow with a short timeout and quick retries, so
-// that faults show in a test's time; the schedule is off, so only the test's calls run it.
-func fastFailingTokenFlow(t *testing.T) string {
+// editTokenFlow rewrites the token flow in a flowsDir folder, calling edit with each node
+// (its JSON object, to change in place).
+func editTokenFlow(t *testing.T, dir string, edit func(node map[string]any)) {
 	t.Helper()
-	dir := flowsDir(t, nil)
 	path := filepath.Join(dir, "token-refresh.json")
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -64,15 +63,7 @@ func fastFailingTokenFlow(t *testing.T) string {
 		t.Fatal(err)
 	}
 	for _, n := range def["nodes"].([]any) {
-		n := n.(map[string]any)
-		switch n["type"] {
-		case "scheduleTrigger":
-			n["disabled"] = true
-		case "httpRequest":
-			p := n["parameters"].(map[string]any)
-			p["timeout"] = "300ms"
-			p["retry"] = map[string]any{"maxTries": 2, "backoff": "50ms"}
-		}
+		edit(n.(map[string]any))
 	}
 	if src, err = json.Marshal(def); err != nil {
 		t.Fatal(err)
@@ -80,6 +71,28 @@ func fastFailingTokenFlow(t *testing.T) string {
 	if err := os.WriteFile(path, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// withoutSchedule disables the token flow's schedule, so that only a test's calls run it.
+func withoutSchedule(n map[string]any) {
+	if n["type"] == "scheduleTrigger" {
+		n["disabled"] = true
+	}
+}
+
+// fastFailingTokenFlow is the shipped token flow with a short timeout and quick retries, so
+// that faults show in a test's time; the schedule is off, so only the test's calls run it.
+func fastFailingTokenFlow(t *testing.T) string {
+	t.Helper()
+	dir := flowsDir(t, nil)
+	editTokenFlow(t, dir, func(n map[string]any) {
+		withoutSchedule(n)
+		if n["type"] == "httpRequest" {
+			p := n["parameters"].(map[string]any)
+			p["timeout"] = "300ms"
+			p["retry"] = map[string]any{"maxTries": 2, "backoff": "50ms"}
+		}
+	})
 	return dir
 }
 

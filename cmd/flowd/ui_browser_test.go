@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -207,25 +206,7 @@ func TestUIInBrowser(t *testing.T) {
 	// The token flow's schedule is disabled, so that the first run the test starts is the
 	// one that fetches the token.
 	dir := flowsDir(t, map[string]string{"broken.json": brokenFlow})
-	src, err := os.ReadFile(filepath.Join(dir, "token-refresh.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var def map[string]any
-	if err := json.Unmarshal(src, &def); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range def["nodes"].([]any) {
-		if n := n.(map[string]any); n["type"] == "n8n-nodes-base.scheduleTrigger" || n["type"] == "scheduleTrigger" {
-			n["disabled"] = true
-		}
-	}
-	if src, err = json.Marshal(def); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "token-refresh.json"), src, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editTokenFlow(t, dir, withoutSchedule)
 	s := startServe(t, dir, filepath.Join(t.TempDir(), "flowd.db"), []string{"TOKEN_URL=" + ts.URL})
 	base := "http://" + s.addr
 	b := newBrowser(t, base)
