@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -124,13 +125,26 @@ type runWrites struct {
 	// for the store's life, but should it replace it, the statements are prepared again.
 	conn *sqlite3.SQLiteConn
 	st   *runStmts
+	// observe, when set, is told the connection's data_version after each transaction of
+	// inTx, which tells the static cache whether another process has written.
+	observe func(version int64, at time.Time)
 }
 
 // inTx runs fn in one write transaction on the write connection, with its statements, and
 // commits unless fn fails. It waits for the connection, which other writes may hold.
 func (rw *runWrites) inTx(ctx context.Context, fn func(*runStmts) error) error {
 	return rw.withConn(ctx, func(c *sqlite3.SQLiteConn, st *runStmts) error {
-		return inTx(c, func() error { return fn(st) })
+		if err := inTx(c, func() error { return fn(st) }); err != nil {
+			return err
+		}
+		if rw.observe != nil {
+			at := time.Now()
+			var v int64
+			if queryInt(c, "PRAGMA data_version", &v) == nil {
+				rw.observe(v, at)
+			}
+		}
+		return nil
 	})
 }
 

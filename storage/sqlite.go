@@ -49,6 +49,8 @@ type SQLite struct {
 	r    *sql.DB    // query_only connections
 	runs *runWrites // run writes prepared on w
 	wr   *writer    // commits run records in batches on w
+	// static caches flows' static data (static_cache.go).
+	static staticCache
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,8 +134,10 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 		w.Close()
 		return nil, err
 	}
-	runs := &runWrites{db: w}
-	return &SQLite{path: abs, w: w, r: r, runs: runs, wr: newWriter(runs)}, nil
+	s := &SQLite{path: abs, w: w, r: r}
+	s.runs = &runWrites{db: w, observe: s.static.observe}
+	s.wr = newWriter(s.runs)
+	return s, nil
 }
 
 // dsn builds a file: URI that go-sqlite3 reads its _options from and SQLite its path from, so

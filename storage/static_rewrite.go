@@ -104,7 +104,9 @@ SELECT flow_id, key, value FROM static_data WHERE value IS NOT NULL ORDER BY flo
 		}
 		n++
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.static.dropAll()
+	if err != nil {
 		return 0, fmt.Errorf("rewrite static data: %w", err)
 	}
 	return n, nil
