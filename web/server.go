@@ -198,11 +198,13 @@ type launcher struct {
 	wg         sync.WaitGroup
 	inFlight   map[string]int // runs in progress by flow id
 	maxPerFlow int
+	workers    *workers
 }
 
 func newLauncher(r Runner, log *slog.Logger, maxPerFlow int) *launcher {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &launcher{runner: r, log: log, ctx: ctx, cancel: cancel, inFlight: map[string]int{}, maxPerFlow: maxPerFlow}
+	return &launcher{runner: r, log: log, ctx: ctx, cancel: cancel, inFlight: map[string]int{}, maxPerFlow: maxPerFlow,
+		workers: newWorkers(10 * time.Second)}
 }
 
 // startError answers a request whose run could not be started: 503 while shutting down,
@@ -239,7 +241,7 @@ func (l *launcher) start(f *engine.Flow, req engine.RunRequest, requestID string
 	l.mu.Unlock()
 
 	done := make(chan runResult, 1)
-	go func() {
+	l.workers.run(func() {
 		defer l.wg.Done()
 		defer func() {
 			l.mu.Lock()
@@ -260,7 +262,7 @@ func (l *launcher) start(f *engine.Flow, req engine.RunRequest, requestID string
 		if res.err != nil {
 			l.log.Error("run failed to start or be recorded", "flow", f.ID, "run", req.ID, "mode", req.Mode, "request", requestID, "error", res.err)
 		}
-	}()
+	})
 	return done, nil
 }
 
@@ -272,6 +274,7 @@ func (l *launcher) shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		l.wg.Wait()
+		l.workers.close()
 		close(done)
 	}()
 	select {
