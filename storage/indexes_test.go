@@ -35,7 +35,9 @@ func TestQueryPlans(t *testing.T) {
 		{"prune: oldest kept", oldestKeptSQL, []any{"f", 99}, "runs_flow"},
 		{"prune by count", flowRunsBeforeSQL, []any{"f", cursor, 500}, "runs_flow"},
 		{"prune: flows", flowIDsSQL, nil, `runs_flow\w*`},
-		{"get run", `SELECT nodes FROM run_nodes WHERE run_id = ?`, []any{cursor}, "sqlite_autoindex_run_nodes_1"},
+		{"get run", `SELECT nodes FROM runs WHERE id = ?`, []any{cursor}, "sqlite_autoindex_runs_1"},
+		{"list successful runs", "", []any{engine.RunFilter{Status: "success", Before: cursor}}, "sqlite_autoindex_runs_1"},
+		{"list successful runs of a flow", "", []any{engine.RunFilter{FlowID: "f", Status: "success", Before: cursor}}, "runs_flow"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +54,7 @@ func TestQueryPlans(t *testing.T) {
 				t.Errorf("plan does not use %s:\n%s", tt.index, plan)
 			}
 			t.Logf("%s", plan)
-			for _, bad := range []string{"TEMP B-TREE", "SCAN runs\n", "SCAN run_nodes"} {
+			for _, bad := range []string{"TEMP B-TREE", "SCAN runs\n", "SCAN runs USING INDEX runs_status"} {
 				if strings.Contains(plan+"\n", bad) {
 					t.Errorf("plan has %q:\n%s", strings.TrimSpace(bad), plan)
 				}

@@ -138,7 +138,7 @@ func TestRepeatedPayloadsStoredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc string
-	if err := s.r.QueryRowContext(ctx, `SELECT nodes FROM run_nodes WHERE run_id = ?`, r.ID).Scan(&doc); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT nodes FROM runs WHERE id = ?`, r.ID).Scan(&doc); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(doc, `"big":`); n != 1 {

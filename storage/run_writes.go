@@ -19,19 +19,16 @@ import (
 // connection is still taken from its database/sql pool for each transaction and given back,
 // so other writes take turns with the run writer.
 
-const (
-	finishRunSQL = `
-UPDATE runs SET status = ?, finished_at = ?, error = ?, error_node = ?
+const finishRunSQL = `
+UPDATE runs SET status = ?, finished_at = ?, error = ?, error_node = ?, nodes = ?
 WHERE id = ?`
-	dropNodesSQL = `DELETE FROM run_nodes WHERE run_id = ?`
-)
 
 // runStmts are the run writes prepared on one connection. Only the holder of the connection
 // uses them.
 type runStmts struct {
-	insert, finish, putNodes, dropNodes driver.StmtExecContext
-	all                                 []driver.Stmt
-	args                                [11]driver.NamedValue
+	insert, finish driver.StmtExecContext
+	all            []driver.Stmt
+	args           [12]driver.NamedValue
 }
 
 func prepareRunStmts(c *sqlite3.SQLiteConn) (*runStmts, error) {
@@ -41,7 +38,6 @@ func prepareRunStmts(c *sqlite3.SQLiteConn) (*runStmts, error) {
 		sql string
 	}{
 		{&st.insert, insertRunSQL}, {&st.finish, finishRunSQL},
-		{&st.putNodes, putNodesSQL}, {&st.dropNodes, dropNodesSQL},
 	} {
 		s, err := c.Prepare(p.sql)
 		if err != nil {
@@ -86,35 +82,30 @@ func nullable(v sql.NullInt64) driver.Value {
 	return v.Int64
 }
 
-// insertRun inserts a run and its encoded node executions (nil: none).
-func (st *runStmts) insertRun(r *runRow, nodes []byte) error {
-	if _, err := st.exec(st.insert, r.id, r.flowID, r.flowName, r.flowVersion, r.trigger, r.mode,
-		r.status, r.started, nullable(r.finished), r.err, r.errNode); err != nil {
-		return err
-	}
+// nodesValue is an encoded nodes document as a driver value: NULL for none.
+func nodesValue(nodes []byte) driver.Value {
 	if nodes == nil {
 		return nil
 	}
-	_, err := st.exec(st.putNodes, r.id, string(nodes))
+	return string(nodes)
+}
+
+// insertRun inserts a run and its encoded node executions (nil: none).
+func (st *runStmts) insertRun(r *runRow, nodes []byte) error {
+	_, err := st.exec(st.insert, r.id, r.flowID, r.flowName, r.flowVersion, r.trigger, r.mode,
+		r.status, r.started, nullable(r.finished), r.err, r.errNode, nodesValue(nodes))
 	return err
 }
 
 // finishRun stores a run's end and replaces its node executions with nodes (nil: none). It
 // reports false, having written nothing, when the run is not stored.
 func (st *runStmts) finishRun(r *runRow, nodes []byte) (bool, error) {
-	res, err := st.exec(st.finish, r.status, nullable(r.finished), r.err, r.errNode, r.id)
+	res, err := st.exec(st.finish, r.status, nullable(r.finished), r.err, r.errNode, nodesValue(nodes), r.id)
 	if err != nil {
 		return false, err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
-	}
-	if nodes == nil {
-		_, err = st.exec(st.dropNodes, r.id)
-	} else {
-		_, err = st.exec(st.putNodes, r.id, string(nodes))
-	}
-	return err == nil, err
+	n, err := res.RowsAffected()
+	return err == nil && n > 0, err
 }
 
 // runWrites runs transactions of run writes on the write connection.

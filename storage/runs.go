@@ -113,9 +113,7 @@ func (s *SQLite) insertRuns(ctx context.Context, runs []*engine.Run) error {
 func (s *SQLite) GetRun(ctx context.Context, id string) (*engine.Run, error) {
 	var nodes []byte
 	r, err := scanRun(s.r.QueryRowContext(ctx, `
-SELECT `+runColumns+`, run_nodes.nodes
-FROM runs LEFT JOIN run_nodes ON run_nodes.run_id = runs.id
-WHERE runs.id = ?`, id), &nodes)
+SELECT `+runColumns+`, nodes FROM runs WHERE id = ?`, id), &nodes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("get run %s: %w", id, ErrNotFound)
 	}
@@ -167,8 +165,16 @@ func listRunsQuery(f engine.RunFilter) (string, []any) {
 		q += ` AND flow_id = ?`
 		args = append(args, f.FlowID)
 	}
-	if f.Status != "" {
+	switch f.Status {
+	case "":
+	case string(engine.StatusSuccess):
+		// Most runs: found by scanning runs newest first, by flow or not.
 		q += ` AND status = ?`
+		args = append(args, f.Status)
+	default:
+		// The indexes by status hold the runs not successful; the condition, spelled as
+		// theirs, lets SQLite use them.
+		q += ` AND status = ?` + notSuccess
 		args = append(args, f.Status)
 	}
 	if f.Before != "" {
@@ -179,7 +185,12 @@ func listRunsQuery(f engine.RunFilter) (string, []any) {
 	return q, append(args, limit)
 }
 
-const markCrashedSQL = `UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE status = ?`
+// notSuccess is the condition of the partial indexes by status (migration v5), for queries
+// that look for runs in another status: SQLite uses a partial index only when the query's
+// WHERE implies the index's, which a bound parameter cannot show.
+const notSuccess = ` AND status <> 'success'`
+
+const markCrashedSQL = `UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE status = ?` + notSuccess
 
 // MarkCrashed ends every run still marked running with status crashed, finished at at, and
 // returns how many it ended. Call it at start-up, before any run starts: a run found running
@@ -253,16 +264,12 @@ func (f *runRow) after(c *runRow) *runRow {
 	return &r
 }
 
+// insertRunSQL stores a run with its node executions. The nodes document is bound as a
+// string, so that it is TEXT that SQLite's JSON functions read.
 const insertRunSQL = `
 INSERT INTO runs (id, flow_id, flow_name, flow_version, trigger, mode, status, started_at,
-	finished_at, error, error_node)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-
-// putNodesSQL stores a run's node executions, replacing any stored before. The document is
-// bound as a string, so that it is TEXT that SQLite's JSON functions read.
-const putNodesSQL = `
-INSERT INTO run_nodes (run_id, nodes) VALUES (?, ?)
-ON CONFLICT (run_id) DO UPDATE SET nodes = excluded.nodes`
+	finished_at, error, error_node, nodes)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // itemJSON encodes items, each distinct map once. The nodes of a run pass the same items on
 // (a node's input is its upstream node's output; If and noOp send on what they received),

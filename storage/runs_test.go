@@ -135,7 +135,7 @@ func TestRunRoundTrip(t *testing.T) {
 	t.Run("payloads are compact and stored once", func(t *testing.T) {
 		var doc string
 		if err := s.r.QueryRowContext(ctx,
-			`SELECT nodes FROM run_nodes WHERE run_id = ?`, r.ID).Scan(&doc); err != nil {
+			`SELECT nodes FROM runs WHERE id = ?`, r.ID).Scan(&doc); err != nil {
 			t.Fatal(err)
 		}
 		// The webhook's output repeats its input.
@@ -203,7 +203,7 @@ func TestPayloadTruncation(t *testing.T) {
 			var inLen, outLen int
 			if err := s.r.QueryRowContext(ctx, `
 SELECT COALESCE(length(json_extract(nodes, '$[0].i')), 0), COALESCE(length(json_extract(nodes, '$[0].o')), 0)
-FROM run_nodes`).Scan(&inLen, &outLen); err != nil {
+FROM runs`).Scan(&inLen, &outLen); err != nil {
 				t.Fatal(err)
 			}
 			if inLen > MaxPayloadBytes || outLen > MaxPayloadBytes {
