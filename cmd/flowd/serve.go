@@ -96,6 +96,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return exitUsage
 	}
+	tuneGC()
 	if err := cfg.Retention.Validate(); err != nil {
 		fmt.Fprintf(stderr, "flowd serve: %v\n", err)
 		return exitUsage
