@@ -63,8 +63,9 @@ type writer struct {
 	// gate is held while a batch is gathered and written. Tests hold it to let writes
 	// gather into one batch.
 	gate sync.Mutex
-	// commits counts the transactions the writer committed.
+	// commits counts the transactions the writer committed, writes the run writes in them.
 	commits atomic.Int64
+	writes  atomic.Int64
 }
 
 func newWriter(runs *runWrites) *writer {
@@ -219,6 +220,7 @@ func (w *writer) commit(ops []*runOp) ([]error, error) {
 		return nil, err
 	}
 	w.commits.Add(1)
+	w.writes.Add(int64(len(ops)))
 	return errs, nil
 }
 
@@ -245,4 +247,16 @@ func coalesce(ops []*runOp) []int {
 		}
 	}
 	return pair
+}
+
+// WriterStats is what the run writer has committed since the store opened.
+type WriterStats struct {
+	// Commits counts its transactions, Writes the run writes (starts and ends of runs) in
+	// them: Writes/Commits is how well group commit batches.
+	Commits, Writes int64
+}
+
+// WriterStats returns the run writer's counts so far.
+func (s *SQLite) WriterStats() WriterStats {
+	return WriterStats{Commits: s.wr.commits.Load(), Writes: s.wr.writes.Load()}
 }

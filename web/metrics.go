@@ -39,6 +39,8 @@ var families = map[string]struct{ typ, help string }{
 	"flowd_static_writes_total":    {"counter", "Static-data keys written or deleted by committed node executions, by flow."},
 	"flowd_static_conflicts_total": {"counter", "Static-data commits refused because a key read had changed, by flow; the node runs again."},
 	"flowd_webhook_requests_total": {"counter", "Requests to /webhook/ by response status (499: the client went away first)."},
+	"flowd_store_commits_total":    {"counter", "Transactions the store's run writer committed (group commits)."},
+	"flowd_store_run_writes_total": {"counter", "Run writes (starts and ends of runs) in those transactions; divided by commits, the writes per group commit."},
 
 	// Requests a webhook node refused before any run started.
 	"flowd_webhook_auth_failures_total": {"counter", "Webhook requests refused by the node's authentication, by flow, node and reason (missing, invalid, expired)."},
@@ -96,6 +98,13 @@ func labelValue(v string) string {
 }
 
 var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// CountStoreWrites exports the store's run writer counts, read from stats at each scrape, as
+// flowd_store_commits_total and flowd_store_run_writes_total. Call it once.
+func (m *Metrics) CountStoreWrites(stats func() (commits, writes int64)) {
+	m.set.NewGauge("flowd_store_commits_total", func() float64 { c, _ := stats(); return float64(c) })
+	m.set.NewGauge("flowd_store_run_writes_total", func() float64 { _, w := stats(); return float64(w) })
+}
 
 func (m *Metrics) counter(name string, labels ...string) *metrics.Counter {
 	return m.set.GetOrCreateCounter(metricName(name, labels))

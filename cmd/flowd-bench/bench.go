@@ -49,6 +49,9 @@ type loadRow struct {
 	// OtherCPU is the cores the rest of the machine used meanwhile: other processes and the
 	// kernel. More than a little means the figures are disturbed.
 	OtherCPU float64
+	// WritesPerCommit is, for flowd, the run writes per group commit of its store while this
+	// concurrency ran, warm-up included (flowd's /metrics); 0 when unknown.
+	WritesPerCommit float64
 }
 
 // apiRow is the timing of one GET on flowd with the database full of runs.
@@ -218,6 +221,10 @@ func benchLoad(ctx context.Context, cfg config, res *results, say sayFunc, mkdir
 		for _, c := range cfg.Conc {
 			say("load: bare and flowd at concurrency %d, %s each in %d alternating slices after %s warm-up", c, cfg.Duration, cfg.Rounds, cfg.Warmup)
 			rows := []loadRow{{Target: "bare", Conc: c}, {Target: "flowd", Conc: c}}
+			before, err := p.storeWrites(ctx)
+			if err != nil {
+				return err
+			}
 			use := make([]cpuUse, 2)
 			var profiles []string
 			targets := make([]*slicedTarget, 2)
@@ -245,6 +252,13 @@ func benchLoad(ctx context.Context, cfg config, res *results, say sayFunc, mkdir
 			results, err := alternate(ctx, targets, c, cfg.Warmup, cfg.Duration, cfg.Rounds)
 			if err != nil {
 				return err
+			}
+			after, err := p.storeWrites(ctx)
+			if err != nil {
+				return err
+			}
+			if commits := after.commits - before.commits; commits > 0 {
+				rows[1].WritesPerCommit = float64(after.writes-before.writes) / float64(commits)
 			}
 			for i := range rows {
 				r := results[i]

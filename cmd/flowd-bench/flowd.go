@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -399,4 +400,38 @@ func mergeProfiles(ctx context.Context, path string, parts []string) error {
 		os.Remove(p)
 	}
 	return nil
+}
+
+// storeCounts are flowd's store counters from its /metrics.
+type storeCounts struct{ commits, writes float64 }
+
+// storeWrites reads flowd_store_commits_total and flowd_store_run_writes_total from /metrics.
+func (p *flowdProc) storeWrites(ctx context.Context) (storeCounts, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL("/metrics"), nil)
+	if err != nil {
+		return storeCounts{}, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return storeCounts{}, fmt.Errorf("read flowd's metrics: %w", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		return storeCounts{}, fmt.Errorf("read flowd's metrics: status %d, %v", res.StatusCode, err)
+	}
+	var c storeCounts
+	for _, m := range []struct {
+		name string
+		dst  *float64
+	}{{"flowd_store_commits_total", &c.commits}, {"flowd_store_run_writes_total", &c.writes}} {
+		found := regexp.MustCompile(`(?m)^` + m.name + ` (\S+)$`).FindSubmatch(body)
+		if found == nil {
+			return storeCounts{}, fmt.Errorf("read flowd's metrics: no %s", m.name)
+		}
+		if *m.dst, err = strconv.ParseFloat(string(found[1]), 64); err != nil {
+			return storeCounts{}, fmt.Errorf("read flowd's metrics: %s: %w", m.name, err)
+		}
+	}
+	return c, nil
 }

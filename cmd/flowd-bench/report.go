@@ -109,6 +109,15 @@ func report(r *results, command string) string {
 		if f, bare := findLoad(r.Load, "flowd", 8), findLoad(r.Load, "bare", 8); f != nil && bare != nil {
 			w("p99 at c=8: flowd %s, bare %s: %.1f×\n\n", ms(f.Result.Latency.Quantile(0.99)), ms(bare.Result.Latency.Quantile(0.99)), p99Ratio(r))
 		}
+		var batching []string
+		for _, l := range r.Load {
+			if l.WritesPerCommit > 0 {
+				batching = append(batching, fmt.Sprintf("c=%d %.1f", l.Conc, l.WritesPerCommit))
+			}
+		}
+		if len(batching) > 0 {
+			w("Run writes per group commit of flowd's store (a run is two: its start and its end): %s.\n\n", strings.Join(batching, ", "))
+		}
 		w("Token endpoint calls during the load: %d (0 means steady state held).\n", r.TokenCalls)
 		if errs := firstErrors(r.Load); errs != "" {
 			w("\nFirst errors: %s\n", errs)

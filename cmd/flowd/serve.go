@@ -235,6 +235,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	}
 
 	metrics := web.NewMetrics()
+	metrics.CountStoreWrites(func() (int64, int64) { st := store.WriterStats(); return st.Commits, st.Writes })
 	events := web.NewEvents() // the UI's live updates, fed by every run whatever started it
 	exec := &engine.Executor{Store: events.Store(metrics.Store(static)), Logger: logger, Env: env, Secrets: cfg.Secrets, Redactor: cfg.Redactor}
 	a.flows.p.Store(set)

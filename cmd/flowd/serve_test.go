@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -649,5 +650,50 @@ func TestServeStopsWhenServingFails(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("wait did not notice that Serve failed")
+	}
+}
+
+// /metrics tells how well the store's group commit batches: every run's start and end are
+// counted as run writes, in the commits that wrote them.
+func TestServeMetricsCountStoreWrites(t *testing.T) {
+	a := startInProcess(t, map[string]string{
+		"hello.json": `{"id": "hello", "nodes": [{"name": "in", "type": "webhook", "parameters": {"path": "hello", "responseMode": "lastNode"}},
+			{"name": "out", "type": "code", "parameters": {"return": {"v": 1}}}], "connections": {"in": ["out"]}}`,
+	})
+	defer a.shutdown(context.Background())
+	const runs = 5
+	for range runs {
+		res, err := http.Get("http://" + a.Addr() + "/webhook/hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("webhook: %d", res.StatusCode)
+		}
+	}
+	res, err := http.Get("http://" + a.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	sample := func(name string) float64 {
+		t.Helper()
+		m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
+		if m == nil {
+			t.Fatalf("no %s in /metrics:\n%s", name, body)
+		}
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := sample("flowd_store_run_writes_total"); got != 2*runs {
+		t.Errorf("flowd_store_run_writes_total = %v, want %d (a start and an end per run)", got, 2*runs)
+	}
+	if got := sample("flowd_store_commits_total"); got < 1 || got > 2*runs {
+		t.Errorf("flowd_store_commits_total = %v, want 1 to %d", got, 2*runs)
 	}
 }
