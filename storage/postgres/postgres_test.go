@@ -22,7 +22,7 @@ func (in instance) OpenInstance(t *testing.T, id string) storage.Backend {
 	return openStore(t, in.dsn, id)
 }
 
-func openStore(t *testing.T, dsn, id string) instance {
+func openStore(t testing.TB, dsn, id string) instance {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), dsn, postgres.Options{InstanceID: id})
 	if err != nil {
