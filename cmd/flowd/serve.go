@@ -60,7 +60,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	var cfg serveConfig
 	fs.StringVar(&cfg.Addr, "addr", envOr("FLOWD_ADDR", "127.0.0.1:5678"), "`address` to listen on (env FLOWD_ADDR)")
-	fs.StringVar(&cfg.DB, "db", envOr("FLOWD_DB", "data/flowd.db"), "SQLite database `path` (env FLOWD_DB)")
+	fs.StringVar(&cfg.DB, "db", envOr("FLOWD_DB", "data/flowd.db"), "SQLite database `path`, or a postgres:// URL to share a PostgreSQL database between instances (env FLOWD_DB)")
 	fs.StringVar(&cfg.FlowsDir, "flows", envOr("FLOWD_FLOWS", "flows"), "`folder` of flow files (env FLOWD_FLOWS)")
 	fs.BoolVar(&cfg.Demo, "demo", envOr("FLOWD_DEMO", "") == "1", "serve a demo OAuth2 token endpoint at /demo/oauth/token and point TOKEN_URL at it (env FLOWD_DEMO=1)")
 	fs.DurationVar(&cfg.DemoExpiresIn, "demo-expires-in", time.Hour, "lifetime of demo tokens")
@@ -157,14 +157,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // app is a running flowd server: store, flows, scheduler and HTTP server. Tests start one in
 // process on 127.0.0.1:0.
 type app struct {
-	cfg    serveConfig
-	log    *slog.Logger
-	store  *storage.SQLite
-	loader *engine.Loader
-	flows  flowHolder
-	sched  *scheduler
-	web    *web.Server
-	http   *http.Server
+	cfg   serveConfig
+	log   *slog.Logger
+	store storage.Backend
+	// instanceID names this process among instances sharing the store (store.go); runs it
+	// starts on PostgreSQL are stamped with it.
+	instanceID string
+	loader     *engine.Loader
+	flows      flowHolder
+	sched      *scheduler
+	web        *web.Server
+	http       *http.Server
 	// metricsHTTP serves /metrics with --metrics-addr; nil otherwise.
 	metricsHTTP *http.Server
 	ln          net.Listener
@@ -193,7 +196,8 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		return nil, err
 	}
 
-	store, err := storage.Open(ctx, cfg.DB)
+	a.instanceID = newInstanceID()
+	store, dbDesc, err := openBackend(ctx, cfg.DB, a.instanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +242,9 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	metrics.CountStoreWrites(func() (int64, int64) { st := store.WriterStats(); return st.Commits, st.Writes })
 	events := web.NewEvents() // the UI's live updates, fed by every run whatever started it
 	exec := &engine.Executor{Store: events.Store(metrics.Store(static)), Logger: logger, Env: env, Secrets: cfg.Secrets, Redactor: cfg.Redactor}
+	if l, ok := store.(engine.Locker); ok { // flow locks across every instance on the store
+		exec.Locker = l
+	}
 	a.flows.p.Store(set)
 	a.sched = newScheduler(exec.Run, store, logger, time.Now)
 	a.sched.Apply(ctx, flows)
@@ -298,7 +305,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	}
 	go a.watch(wctx, a.hup, w)
 
-	logger.Info("listening", "addr", ln.Addr().String(), "db", store.Path(), "flows", cfg.FlowsDir)
+	logger.Info("listening", "addr", ln.Addr().String(), "db", dbDesc, "flows", cfg.FlowsDir, "instance", a.instanceID)
 	a.logFlows(flows)
 	return a, nil
 }
