@@ -239,7 +239,9 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	}
 
 	metrics := web.NewMetrics()
-	metrics.CountStoreWrites(func() (int64, int64) { st := store.WriterStats(); return st.Commits, st.Writes })
+	if g, ok := store.(interface{ WriterStats() storage.WriterStats }); ok { // SQLite's group commit
+		metrics.CountStoreWrites(func() (int64, int64) { st := g.WriterStats(); return st.Commits, st.Writes })
+	}
 	events := web.NewEvents() // the UI's live updates, fed by every run whatever started it
 	exec := &engine.Executor{Store: events.Store(metrics.Store(static)), Logger: logger, Env: env, Secrets: cfg.Secrets, Redactor: cfg.Redactor}
 	if l, ok := store.(engine.Locker); ok { // flow locks across every instance on the store
