@@ -224,7 +224,9 @@ func TestUIInBrowser(t *testing.T) {
 	}
 
 	// "Run now" on the flows page starts a run and shows it.
-	b.do(flowsTab, "open the flows page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(`tr[data-flow-id="token-refresh"]`))
+	// The page refetches itself once its live stream opens and swaps its regions, Run now
+	// among them: click after that, not on a button about to be replaced.
+	b.do(flowsTab, "open the flows page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(`html[data-refreshed] tr[data-flow-id="token-refresh"]`))
 	b.shot(flowsTab, "01-flows")
 	b.do(flowsTab, "click Run now",
 		chromedp.Click(`button[data-run-now="token-refresh"]`),
@@ -326,7 +328,7 @@ func TestUIInBrowser(t *testing.T) {
 		res.Body.Close()
 	}
 	runIDs := chromedp.Evaluate[[]string](`[...document.querySelectorAll('tr[data-run-id]')].map(r => r.dataset.runId)`)
-	b.do(runsTab, "open the runs of the token flow", chromedp.Navigate(base+"/runs?flow=token-refresh"), chromedp.WaitVisible(`a[data-next]`))
+	b.do(runsTab, "open the runs of the token flow", chromedp.Navigate(base+"/runs?flow=token-refresh"), chromedp.WaitVisible(`html[data-refreshed] a[data-next]`))
 	first := get(b, runsTab, "read the first page", runIDs)
 	b.do(runsTab, "go to older runs", chromedp.Click(`a[data-next]`), chromedp.WaitVisible(`a[rel="first"]`))
 	second := get(b, runsTab, "read the second page", runIDs)

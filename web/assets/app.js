@@ -69,6 +69,9 @@
       .catch(function () { /* the next event tries again */ })
       .then(function () {
         busy = false;
+        // Tells a waiting observer (the browser test) that the page is as fresh as the
+        // server: the refetch after the stream opened has been swapped in.
+        document.documentElement.dataset.refreshed = String(Number(document.documentElement.dataset.refreshed || 0) + 1);
         if (again) { again = false; schedule(); }
       });
   }
