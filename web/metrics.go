@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -20,6 +21,9 @@ import (
 // concurrent use.
 type Metrics struct {
 	set *metrics.Set
+
+	mu    sync.RWMutex
+	byKey map[metricKey]any // see metric
 }
 
 // NewMetrics returns an empty set of metrics.
@@ -107,11 +111,42 @@ func (m *Metrics) CountStoreWrites(stats func() (commits, writes int64)) {
 }
 
 func (m *Metrics) counter(name string, labels ...string) *metrics.Counter {
-	return m.set.GetOrCreateCounter(metricName(name, labels))
+	return m.metric(name, labels, func(full string) any { return m.set.GetOrCreateCounter(full) }).(*metrics.Counter)
 }
 
 func (m *Metrics) histogram(name string, labels ...string) *metrics.PrometheusHistogram {
-	return m.set.GetOrCreatePrometheusHistogramExt(metricName(name, labels), durationBuckets)
+	return m.metric(name, labels, func(full string) any {
+		return m.set.GetOrCreatePrometheusHistogramExt(full, durationBuckets)
+	}).(*metrics.PrometheusHistogram)
+}
+
+// metricKey is a metric's name and up to three label pairs, as the callers spell them.
+type metricKey [7]string
+
+// metric returns the metric named name with labels, made by create from its full name the
+// first time. Every run updates several metrics; looking them up by their parts spares
+// rendering and escaping their full names each time.
+func (m *Metrics) metric(name string, labels []string, create func(full string) any) any {
+	var k metricKey
+	if len(labels) > len(k)-1 {
+		return create(metricName(name, labels))
+	}
+	k[0] = name
+	copy(k[1:], labels)
+	m.mu.RLock()
+	v, ok := m.byKey[k]
+	m.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = create(metricName(name, labels))
+	m.mu.Lock()
+	if m.byKey == nil {
+		m.byKey = map[metricKey]any{}
+	}
+	m.byKey[k] = v
+	m.mu.Unlock()
+	return v
 }
 
 // metricName renders name{k="v",…} from alternating label names and values.
