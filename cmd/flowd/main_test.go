@@ -19,6 +19,7 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/redact"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/storage/postgres/pgtest"
 )
 
 // flowdBin is the flowd binary built once for the end-to-end tests.
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build flowd:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Run(m) // stops the PostgreSQL server the cluster tests start
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
