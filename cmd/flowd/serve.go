@@ -79,7 +79,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	sf.register(fs)
 	fs.DurationVar(&cfg.Retention.MaxAge, "retention-max-age", 336*time.Hour, "delete finished runs older than this `duration`; 0 keeps them (env FLOWD_RETENTION_MAX_AGE)")
 	fs.IntVar(&cfg.Retention.MaxRunsPerFlow, "retention-max-runs", 0, "keep only the newest `n` runs of each flow; 0: no limit (env FLOWD_RETENTION_MAX_RUNS)")
-	fs.DurationVar(&cfg.ClusterTTL, "cluster-ttl", defaultClusterTTL, "with a shared database: how long an instance counts as alive after its latest heartbeat (sent every ttl/3), and so how soon another takes its schedules over; at least 1s (env FLOWD_CLUSTER_TTL)")
+	fs.DurationVar(&cfg.ClusterTTL, "cluster-ttl", defaultClusterTTL, "with a shared database: how long an instance counts as alive after its latest heartbeat (sent every ttl/4), and so how soon another takes its schedules over; at least 1s (env FLOWD_CLUSTER_TTL)")
 	for name, env := range map[string]string{"retention-max-age": "FLOWD_RETENTION_MAX_AGE", "retention-max-runs": "FLOWD_RETENTION_MAX_RUNS", "cluster-ttl": "FLOWD_CLUSTER_TTL"} {
 		if v := os.Getenv(env); v != "" {
 			if err := fs.Set(name, v); err != nil {
