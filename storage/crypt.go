@@ -220,32 +220,32 @@ func (k *Keyring) open(flowID, key string, v any) (any, error) {
 	return out, nil
 }
 
-// SealedStore is a SQLite store whose static data values are sealed with a keyring: values are
+// SealedStore is a store whose static data values are sealed with a keyring: values are
 // sealed before they are committed and opened when they are loaded, so the engine, the API
 // and run records see plain values and the database holds sealed ones. Everything else — runs,
-// schedules — is the embedded SQLite's. Values written in plain text (before encryption was
+// schedules — is the embedded Backend's. Values written in plain text (before encryption was
 // turned on) are still read; a value sealed with a key the keyring lacks is an error naming
 // the flow, key and key id. With a keyring that has no current key, values are written in
 // plain text. Safe for concurrent use.
 type SealedStore struct {
-	*SQLite
+	Backend
 	keys *Keyring
 }
 
 var _ engine.Store = (*SealedStore)(nil)
 
 // NewSealedStore wraps s; keys may be nil, which reads and writes plain values only.
-func NewSealedStore(s *SQLite, keys *Keyring) *SealedStore {
-	return &SealedStore{SQLite: s, keys: keys}
+func NewSealedStore(s Backend, keys *Keyring) *SealedStore {
+	return &SealedStore{Backend: s, keys: keys}
 }
 
 // Keys is the keyring values are sealed and opened with.
 func (s *SealedStore) Keys() *Keyring { return s.keys }
 
-// LoadStatic is SQLite.LoadStatic with every value opened. One value that does not open fails
+// LoadStatic is Backend.LoadStatic with every value opened. One value that does not open fails
 // the whole load.
 func (s *SealedStore) LoadStatic(ctx context.Context, flowID string) (map[string]engine.StaticValue, error) {
-	loaded, err := s.SQLite.LoadStatic(ctx, flowID)
+	loaded, err := s.Backend.LoadStatic(ctx, flowID)
 	if err != nil {
 		return nil, err
 	}
@@ -260,14 +260,14 @@ func (s *SealedStore) LoadStatic(ctx context.Context, flowID string) (map[string
 	return loaded, nil
 }
 
-// Static is SQLite.Static with every value opened.
+// Static is Backend.Static with every value opened.
 func (s *SealedStore) Static(ctx context.Context, flowID string) (map[string]any, error) {
 	return staticValues(s.LoadStatic(ctx, flowID))
 }
 
-// CommitStatic is SQLite.CommitStatic with each change's After sealed; c is not modified but
+// CommitStatic is Backend.CommitStatic with each change's After sealed; c is not modified but
 // for the Before fields, which get the opened values the commit replaced. Versions and
-// conflicts are SQLite's: sealing changes how a value is stored, not when it changed. A Before
+// conflicts are the Backend's: sealing changes how a value is stored, not when it changed. A Before
 // that does not open (a blind write over a value sealed with a missing key) does not undo the
 // commit: it reads as a note saying why instead.
 func (s *SealedStore) CommitStatic(ctx context.Context, c *engine.StaticCommit) error {
@@ -284,7 +284,7 @@ func (s *SealedStore) CommitStatic(ctx context.Context, c *engine.StaticCommit) 
 		}
 		sealed.Changes[i].After = v
 	}
-	if err := s.SQLite.CommitStatic(ctx, &sealed); err != nil {
+	if err := s.Backend.CommitStatic(ctx, &sealed); err != nil {
 		return err
 	}
 	for i, ch := range sealed.Changes {

@@ -424,7 +424,7 @@ func TestSealedConcurrentIncrements(t *testing.T) {
 					return
 				}
 				if j%rotateEvery == 0 {
-					st, err := NewSealedStore(s.SQLite, rotation).Rotate(ctx)
+					st, err := NewSealedStore(s.Backend, rotation).Rotate(ctx)
 					if err != nil {
 						t.Errorf("writer %d: rotate: %v", g, err)
 						return

@@ -221,19 +221,30 @@ func idAt(t time.Time) string {
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-// pruner is the store's background pruning: at most one, stopped by Close.
-type pruner struct {
+// Pruner runs a store's pruning in the background: at most one, stopped by Stop. The zero
+// value is ready to use. Stores embed one to implement StartPruning.
+type Pruner struct {
 	mu      sync.Mutex
 	cancel  context.CancelFunc // nil: not started
 	done    chan struct{}
 	stopped bool
 }
 
+// PruneFunc is one pass of a store's Prune.
+type PruneFunc func(ctx context.Context, r Retention, now time.Time) (PruneResult, error)
+
 // StartPruning prunes the runs r does not keep (see Prune) in the background: at once, then
 // every interval until Close, logging what each pass deleted. It does nothing when r sets no
 // limit. It fails for an invalid r or interval, when pruning was started already, and after
 // Close.
 func (s *SQLite) StartPruning(r Retention, interval time.Duration, logger *slog.Logger) error {
+	return s.pruner.Start(r, interval, logger, s.Prune)
+}
+
+// Start calls prune with r at once, then every interval until Stop, logging what each pass
+// deleted. It does nothing when r sets no limit. It fails for an invalid r or interval, when
+// pruning was started already, and after Stop.
+func (p *Pruner) Start(r Retention, interval time.Duration, logger *slog.Logger, prune PruneFunc) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
@@ -243,7 +254,6 @@ func (s *SQLite) StartPruning(r Retention, interval time.Duration, logger *slog.
 	if r.MaxAge == 0 && r.MaxRunsPerFlow == 0 {
 		return nil
 	}
-	p := &s.pruner
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -256,12 +266,12 @@ func (s *SQLite) StartPruning(r Retention, interval time.Duration, logger *slog.
 	p.cancel, p.done = cancel, make(chan struct{})
 	go func() {
 		defer close(p.done)
-		s.pruneEvery(ctx, r, interval, logger)
+		pruneEvery(ctx, prune, r, interval, logger)
 	}()
 	return nil
 }
 
-func (s *SQLite) pruneEvery(ctx context.Context, r Retention, interval time.Duration, logger *slog.Logger) {
+func pruneEvery(ctx context.Context, prune PruneFunc, r Retention, interval time.Duration, logger *slog.Logger) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -271,7 +281,7 @@ func (s *SQLite) pruneEvery(ctx context.Context, r Retention, interval time.Dura
 		case <-timer.C:
 		}
 		start := time.Now()
-		res, err := s.Prune(ctx, r, start)
+		res, err := prune(ctx, r, start)
 		if ctx.Err() != nil {
 			return
 		}
@@ -285,8 +295,8 @@ func (s *SQLite) pruneEvery(ctx context.Context, r Retention, interval time.Dura
 	}
 }
 
-// stop ends background pruning and waits for it; pruning cannot start after.
-func (p *pruner) stop() {
+// Stop ends background pruning and waits for it; pruning cannot start after.
+func (p *Pruner) Stop() {
 	p.mu.Lock()
 	p.stopped = true
 	cancel, done := p.cancel, p.done

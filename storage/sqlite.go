@@ -52,7 +52,7 @@ type SQLite struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	pruner    pruner
+	pruner    Pruner
 	faults    faults // see faults.go
 }
 
@@ -152,7 +152,7 @@ func (s *SQLite) Path() string { return s.path }
 // the store after Close fails. Calling Close again returns the first call's result.
 func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
-		s.pruner.stop()
+		s.pruner.Stop()
 		s.wr.close()
 		ctx := context.Background()
 		errS := s.runs.close(ctx)

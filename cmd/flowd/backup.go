@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/storage/postgres"
 )
 
 // cmdBackup copies the database to a file while flowd may be serving from it.
@@ -27,6 +28,10 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	dst := fs.Arg(0)
+	if isPostgres(*db) {
+		fmt.Fprintf(stderr, "flowd backup: "+errBackupPostgres+"\n", postgres.Redact(*db))
+		return exitUsage
+	}
 	if err := storage.Backup(ctx, *db, dst, *force); err != nil {
 		fmt.Fprintln(stderr, "flowd backup:", err)
 		return exitProblem

@@ -15,19 +15,32 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/nodes"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/storage/postgres"
+	"github.com/flowd/flowd/storage/postgres/pgtest"
 )
 
 // TestTokenFlowBurstRefreshesOnce runs the shipped token flow 50 times at once on an expired
 // token, in one process with the real nodes and a real SQLite file, as flowd serve will: the
 // token endpoint must see exactly one request and every run must end with that one token —
-// also when the endpoint takes 200 ms. Repeated to catch the race it guards against.
+// also when the endpoint takes 200 ms. Repeated to catch the race it guards against. On
+// PostgreSQL the runs are spread over three executors, each with a store of its own as its
+// Locker, as three flowd instances on one database are.
 func TestTokenFlowBurstRefreshesOnce(t *testing.T) {
 	flow, probs := (&engine.Loader{Registry: nodes.NewRegistry()}).LoadFile(filepath.Join(repoRoot(t), "flows", "token-refresh.json"))
 	if flow == nil {
 		t.Fatal(probs)
 	}
-	for _, delay := range []time.Duration{0, 200 * time.Millisecond} {
-		t.Run(fmt.Sprintf("endpoint delay %s", delay), func(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+		execs func(t *testing.T, env map[string]string) []*engine.Executor
+	}{
+		{"sqlite", 0, sqliteExecutor},
+		{"sqlite endpoint delay 200ms", 200 * time.Millisecond, sqliteExecutor},
+		{"postgres 3 instances endpoint delay 200ms", 200 * time.Millisecond, postgresExecutors},
+	} {
+		delay := tc.delay
+		t.Run(tc.name, func(t *testing.T) {
 			var hits atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				n := hits.Add(1)
@@ -36,18 +49,13 @@ func TestTokenFlowBurstRefreshesOnce(t *testing.T) {
 				fmt.Fprintf(w, `{"access_token": "tok-%d", "expires_in": 3600}`, n)
 			}))
 			defer srv.Close()
-			store, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "flowd.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
-			x := &engine.Executor{Store: store, Logger: slog.New(slog.DiscardHandler), Env: map[string]string{"TOKEN_URL": srv.URL}}
+			execs := tc.execs(t, map[string]string{"TOKEN_URL": srv.URL})
 
 			const rounds, burst = 10, 50
 			for round := range rounds {
 				// Expire the token: the first round starts with none, later ones with a stale one.
 				if round > 0 {
-					if err := store.CommitStatic(context.Background(), &engine.StaticCommit{FlowID: flow.ID,
+					if err := execs[0].Store.CommitStatic(context.Background(), &engine.StaticCommit{FlowID: flow.ID,
 						Changes: []engine.StaticChange{{Key: "refreshAt", After: "2000-01-01T00:00:00.000Z"}}}); err != nil {
 						t.Fatal(err)
 					}
@@ -57,7 +65,7 @@ func TestTokenFlowBurstRefreshesOnce(t *testing.T) {
 				var wg sync.WaitGroup
 				for i := range burst {
 					wg.Go(func() {
-						r, err := x.Run(context.Background(), flow, engine.RunRequest{Mode: "webhook"})
+						r, err := execs[i%len(execs)].Run(context.Background(), flow, engine.RunRequest{Mode: "webhook"})
 						if err != nil || r.Status != engine.StatusSuccess {
 							t.Errorf("run: %v %+v", err, r)
 							return
@@ -79,4 +87,27 @@ func TestTokenFlowBurstRefreshesOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+func sqliteExecutor(t *testing.T, env map[string]string) []*engine.Executor {
+	store, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "flowd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return []*engine.Executor{{Store: store, Logger: slog.New(slog.DiscardHandler), Env: env}}
+}
+
+func postgresExecutors(t *testing.T, env map[string]string) []*engine.Executor {
+	dsn := pgtest.NewDatabase(t)
+	var execs []*engine.Executor
+	for i := range 3 {
+		s, err := postgres.Open(context.Background(), dsn, postgres.Options{InstanceID: fmt.Sprint("i", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		execs = append(execs, &engine.Executor{Store: s, Locker: s, Logger: slog.New(slog.DiscardHandler), Env: env})
+	}
+	return execs
 }

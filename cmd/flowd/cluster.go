@@ -326,30 +326,18 @@ func (m *member) leave(ctx context.Context) error {
 	return nil
 }
 
-// sharedStore is a store several flowd processes share: it coordinates them and stamps the
-// runs it creates with the instance id it was opened with (storage/postgres.Store is one).
-type sharedStore interface {
-	engine.Coordinator
-	InstanceID() string
-}
-
-// joinCluster makes this process a member when store is shared, and returns nil otherwise.
-// It pauses the scheduler and has it claim every tick; the scheduler fires only once start's
-// beats win the schedule lease.
-func joinCluster(store any, sched *scheduler, ttl time.Duration, logger *slog.Logger) (*member, error) {
+// joinCluster makes this process, named id, a member when store coordinates several
+// processes (PostgreSQL), and returns nil otherwise (SQLite). It pauses the scheduler and has
+// it claim every tick; the scheduler fires only once start's beats win the schedule lease.
+func joinCluster(store any, id string, sched *scheduler, ttl time.Duration, logger *slog.Logger) *member {
 	coord, ok := store.(engine.Coordinator)
 	if !ok {
-		return nil, nil
+		return nil
 	}
-	shared, ok := coord.(sharedStore)
-	if !ok || shared.InstanceID() == "" {
-		return nil, fmt.Errorf("join the cluster: the store names no instance id for its runs")
-	}
-	id := shared.InstanceID()
 	sched.Pause()
 	sched.claim = func(ctx context.Context, flowID, trigger string, tick time.Time) (bool, error) {
 		return coord.ClaimTick(ctx, flowID, trigger, tick, id)
 	}
 	logger.Info("cluster member", "instance", id, "ttl", ttl, "heartbeat", beatInterval(ttl))
-	return newMember(coord, id, sched, ttl, logger, nil), nil
+	return newMember(coord, id, sched, ttl, logger, nil)
 }

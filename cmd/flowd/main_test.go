@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build flowd:", err)
 		os.Exit(1)
 	}
-	code := pgtest.Run(m) // stops the PostgreSQL server the cluster tests start
+	code := pgtest.Run(m) // stops the PostgreSQL server the tests started, if any
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -44,7 +44,7 @@ func envKeys() (current []byte, old [][]byte, err error) {
 // sealedStore wraps store so that static data is sealed with the environment's keys. Without
 // FLOWD_ENCRYPTION_KEY values are written in plain text, and sealed ones still open with the
 // keys in FLOWD_ENCRYPTION_KEY_OLD (how encryption is turned off while serving).
-func sealedStore(store *storage.SQLite) (*storage.SealedStore, error) {
+func sealedStore(store storage.Backend) (*storage.SealedStore, error) {
 	current, old, err := envKeys()
 	if err != nil {
 		return nil, fmt.Errorf("static data encryption: %w", err)
@@ -86,7 +86,7 @@ func checkStaticKeys(ctx context.Context, s *storage.SealedStore, logger *slog.L
 func cmdRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rotate-key", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	db := fs.String("db", envOr("FLOWD_DB", "data/flowd.db"), "SQLite database `path` (env FLOWD_DB)")
+	db := fs.String("db", envOr("FLOWD_DB", "data/flowd.db"), "SQLite database `path` or postgres:// URL (env FLOWD_DB)")
 	decrypt := fs.Bool("decrypt", false, "write every value in plain text (turning encryption off), opening sealed ones with any configured key")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: flowd rotate-key [--db PATH] [--decrypt]
@@ -124,11 +124,11 @@ in %[2]s first. See docs/encryption.md.
 		fmt.Fprintln(stderr, "flowd rotate-key:", err)
 		return exitUsage
 	}
-	if _, err := os.Stat(*db); err != nil {
+	if _, err := os.Stat(*db); err != nil && !isPostgres(*db) {
 		fmt.Fprintln(stderr, "flowd rotate-key: no database:", err) // opening would create an empty one
 		return exitProblem
 	}
-	store, err := storage.Open(ctx, *db)
+	store, _, err := openBackend(ctx, *db, "")
 	if err != nil {
 		fmt.Fprintln(stderr, "flowd rotate-key:", err)
 		return exitProblem

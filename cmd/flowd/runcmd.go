@@ -15,7 +15,6 @@ import (
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/nodes"
-	"github.com/flowd/flowd/storage"
 	"github.com/flowd/flowd/web"
 )
 
@@ -24,7 +23,7 @@ import (
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	db := fs.String("db", envOr("FLOWD_DB", "data/flowd.db"), "SQLite database `path` (env FLOWD_DB)")
+	db := fs.String("db", envOr("FLOWD_DB", "data/flowd.db"), "SQLite database `path` or postgres:// URL (env FLOWD_DB)")
 	trigger := fs.String("trigger", "", "`name` of the trigger node to start from (default: the first)")
 	input := fs.String("input", "", `trigger item as JSON: {"json": {...}}, an object, or a list of them`)
 	demo := fs.Bool("demo", false, "serve a throw-away OAuth2 token endpoint on 127.0.0.1 and point TOKEN_URL at it")
@@ -87,7 +86,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logger.Info("demo token endpoint", "url", url)
 	}
 
-	store, err := storage.Open(ctx, *db)
+	store, _, err := openBackend(ctx, *db, newInstanceID())
 	if err != nil {
 		fmt.Fprintf(stderr, "flowd run: %v\n", err)
 		return exitProblem

@@ -63,7 +63,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	var cfg serveConfig
 	fs.StringVar(&cfg.Addr, "addr", envOr("FLOWD_ADDR", "127.0.0.1:5678"), "`address` to listen on (env FLOWD_ADDR)")
-	fs.StringVar(&cfg.DB, "db", envOr("FLOWD_DB", "data/flowd.db"), "SQLite database `path` (env FLOWD_DB)")
+	fs.StringVar(&cfg.DB, "db", envOr("FLOWD_DB", "data/flowd.db"), "SQLite database `path`, or a postgres:// URL to share a PostgreSQL database between instances (env FLOWD_DB)")
 	fs.StringVar(&cfg.FlowsDir, "flows", envOr("FLOWD_FLOWS", "flows"), "`folder` of flow files (env FLOWD_FLOWS)")
 	fs.BoolVar(&cfg.Demo, "demo", envOr("FLOWD_DEMO", "") == "1", "serve a demo OAuth2 token endpoint at /demo/oauth/token and point TOKEN_URL at it (env FLOWD_DEMO=1)")
 	fs.DurationVar(&cfg.DemoExpiresIn, "demo-expires-in", time.Hour, "lifetime of demo tokens")
@@ -164,12 +164,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // app is a running flowd server: store, flows, scheduler and HTTP server. Tests start one in
 // process on 127.0.0.1:0.
 type app struct {
-	cfg    serveConfig
-	log    *slog.Logger
-	store  *storage.SQLite
-	loader *engine.Loader
-	flows  flowHolder
-	sched  *scheduler
+	cfg   serveConfig
+	log   *slog.Logger
+	store storage.Backend
+	// instanceID names this process among instances sharing the store (store.go); runs it
+	// starts on PostgreSQL are stamped with it.
+	instanceID string
+	loader     *engine.Loader
+	flows      flowHolder
+	sched      *scheduler
 	// member is this process's part in a cluster sharing the store; nil when it runs alone.
 	member *member
 	web    *web.Server
@@ -202,7 +205,8 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		return nil, err
 	}
 
-	store, err := storage.Open(ctx, cfg.DB)
+	a.instanceID = newInstanceID()
+	store, dbDesc, err := openBackend(ctx, cfg.DB, a.instanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -246,13 +250,12 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	metrics := web.NewMetrics()
 	events := web.NewEvents() // the UI's live updates, fed by every run whatever started it
 	exec := &engine.Executor{Store: events.Store(metrics.Store(static)), Logger: logger, Env: env, Secrets: cfg.Secrets, Redactor: cfg.Redactor}
+	if l, ok := store.(engine.Locker); ok { // flow locks across every instance on the store
+		exec.Locker = l
+	}
 	a.flows.p.Store(set)
 	a.sched = newScheduler(exec.Run, store, logger, time.Now)
-	if a.member, err = joinCluster(store, a.sched, cfg.ClusterTTL, logger); err != nil {
-		ln.Close()
-		store.Close()
-		return nil, err
-	}
+	a.member = joinCluster(store, a.instanceID, a.sched, cfg.ClusterTTL, logger)
 	a.sched.Apply(ctx, flows)
 	if a.member != nil {
 		// Beat before serving, so that no run is stamped with an instance others think dead.
@@ -325,7 +328,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	}
 	go a.watch(wctx, a.hup, w)
 
-	logger.Info("listening", "addr", ln.Addr().String(), "db", store.Path(), "flows", cfg.FlowsDir)
+	logger.Info("listening", "addr", ln.Addr().String(), "db", dbDesc, "flows", cfg.FlowsDir, "instance", a.instanceID)
 	a.logFlows(flows)
 	return a, nil
 }

@@ -309,6 +309,17 @@ func NewDatabase(t testing.TB) string {
 	return Shared(t).NewDatabase(t)
 }
 
+// Connect opens a connection to dsn for t, closed when t ends.
+func Connect(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // Run runs the tests and then stops the shared server, if they started it; it returns m.Run's
 // code. Call it from TestMain in place of m.Run.
 func Run(m *testing.M) int {

@@ -16,13 +16,13 @@ func TestNewDatabase(t *testing.T) {
 	var first string
 	t.Run("a", func(t *testing.T) {
 		first = NewDatabase(t)
-		conn := connect(t, first)
+		conn := Connect(t, first)
 		if _, err := conn.Exec(ctx, `CREATE TABLE only_here (x int)`); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("b", func(t *testing.T) {
-		conn := connect(t, NewDatabase(t))
+		conn := Connect(t, NewDatabase(t))
 		var n int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename = 'only_here'`).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -35,14 +35,4 @@ func TestNewDatabase(t *testing.T) {
 		conn.Close(ctx)
 		t.Fatalf("database of a finished test still accepts connections: %s", first)
 	}
-}
-
-func connect(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
 }
