@@ -199,21 +199,26 @@ func TestServeBurstRefreshesOnce(t *testing.T) {
 	for _, delay := range []time.Duration{0, 200 * time.Millisecond} {
 		t.Run(fmt.Sprintf("endpoint delay %s", delay), func(t *testing.T) {
 			var hits atomic.Int64
-			tokenSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n := hits.Add(1)
-				time.Sleep(delay) // the endpoint's latency, not synchronisation
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprintf(w, `{"access_token": "tok-%d", "expires_in": 3600}`, n)
-			}))
-			defer tokenSrv.Close()
-			s := startServe(t, flowsDir(t, nil), filepath.Join(t.TempDir(), "flowd.db"), []string{"TOKEN_URL=" + tokenSrv.URL})
-
-			const rounds = 10
-			for round := range rounds {
+			tokenURL := slowTokenServer(t, delay, &hits)
+			s := startServe(t, flowsDir(t, nil), filepath.Join(t.TempDir(), "flowd.db"), []string{"TOKEN_URL=" + tokenURL})
+			for round := range 10 {
 				burstRound(t, round, []*server{s}, &hits)
 			}
 		})
 	}
+}
+
+// slowTokenServer is a token endpoint that takes delay to answer, counting its requests in
+// hits and naming its tokens tok-<hits>. It returns the endpoint's URL.
+func slowTokenServer(t *testing.T, delay time.Duration, hits *atomic.Int64) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		time.Sleep(delay) // the endpoint's latency, not synchronisation
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token": "tok-%d", "expires_in": 3600}`, n)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // burstRound resets the token flow's static data, then sends 50 webhook requests at once,
