@@ -305,6 +305,9 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		if err := a.serveMetrics(ctx); err != nil {
 			_ = a.http.Close()
 			<-a.served
+			if a.member != nil {
+				_ = a.member.leave(ctx) // nothing ran: the others may forget this instance now
+			}
 			store.Close()
 			return nil, err
 		}
