@@ -349,3 +349,4 @@ func TestMemberRecoversRunsOfDeadInstances(t *testing.T) {
 		}
 	})
 }
+
