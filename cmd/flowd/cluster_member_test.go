@@ -349,4 +349,3 @@ func TestMemberRecoversRunsOfDeadInstances(t *testing.T) {
 		}
 	})
 }
-
