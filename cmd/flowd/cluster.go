@@ -15,12 +15,13 @@ import (
 	"github.com/flowd/flowd/web"
 )
 
-// Several flowd instances on one shared store (PostgreSQL) act as one engine. Each is a member:
-// it beats its heartbeat into the store every beatInterval(ttl), carrying the flow versions it serves; the
-// one holding the schedule lease fires the schedules, and every tick is claimed before it
-// fires (scheduler.claim), so a tick fires once even across a handover; runs left running by
-// instances whose heartbeat expired are marked crashed; flow versions that differ between
-// live instances are logged and reported by /healthz. See docs/cluster.md.
+// Several flowd instances on one shared store (PostgreSQL) act as one engine. Each is a
+// member: it beats its heartbeat into the store every beatInterval(ttl), carrying the flow
+// versions it serves; the one holding the schedule lease fires the schedules, and every tick
+// is claimed before it fires (scheduler.claim), so a tick fires once even across a handover;
+// runs left running by instances whose heartbeat expired are marked crashed; flow versions
+// that differ between live instances are logged and reported by /healthz. See
+// docs/cluster.md.
 
 // scheduleLease is the lease whose holder fires the schedule triggers.
 const scheduleLease = "schedules"

@@ -205,6 +205,19 @@ func TestClusterSchedule(t *testing.T) {
 	if n := clusterHealth(t, servers[newLead]).Instances; n != clusterSize-1 {
 		t.Errorf("the new leader counts %d live instances, want %d", n, clusterSize-1)
 	}
+
+	// A clean stop of the new leader hands the lease over and leaves the cluster.
+	last := servers[3-lead-newLead]
+	if code := servers[newLead].stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+	if log := servers[newLead].log.String(); !strings.Contains(log, "cluster: released the schedule lease") {
+		t.Errorf("the leader stopped without releasing the schedule lease:\n%s", log)
+	}
+	eventually(t, "the last instance alone, holding the lease", func() bool {
+		st := clusterHealth(t, last)
+		return st.ScheduleLeader && st.Instances == 1
+	})
 }
 
 // TestClusterRecoversCrashedRuns: a run left running by an instance killed with SIGKILL is
