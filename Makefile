@@ -15,7 +15,9 @@ run: build
 	$(BIN) serve --addr 127.0.0.1:5678 --db $(DB) --flows flows --demo
 
 # The browser tests save screenshots of every page; the folder is printed at the end. The
-# fuzz targets' seed corpora run as tests there; then each target fuzzes for FUZZTIME.
+# fuzz targets' seed corpora run as tests there; then each target fuzzes for FUZZTIME. The
+# PostgreSQL tests start a throw-away server from the installed binaries (initdb on PATH,
+# /usr/lib/postgresql/*/bin, or FLOWD_PG_BIN); without them they skip, unless CI is set.
 test:
 	@shots="$${FLOWD_SCREENSHOTS:-$$(mktemp -d "$${TMPDIR:-/tmp}/flowd-screenshots-XXXXXX")}"; \
 	FLOWD_SCREENSHOTS="$$shots" $(GO) test -race -count=1 ./...; code=$$?; \
