@@ -44,6 +44,7 @@ type api struct {
 	static    StaticStore
 	schedules ScheduleInfo // may be nil
 	health    func(ctx context.Context) error
+	cluster   func() ClusterStatus // may be nil
 	metrics   *Metrics
 	maxBody   int64
 	log       *slog.Logger
@@ -436,18 +437,27 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request) {
 	renderJSON(w, r, a.log, http.StatusOK, run)
 }
 
-// GET /healthz
+// GET /healthz. Flow versions that differ across a cluster are reported, not failed: the
+// instance still serves, and a load balancer taking it out would not make the files agree.
 func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
+	body := map[string]any{"status": "ok"}
+	if a.cluster != nil {
+		st := a.cluster()
+		if st.FlowsDiffer == nil {
+			st.FlowsDiffer = []FlowDiff{}
+		}
+		body["cluster"] = st
+	}
+	status := http.StatusOK
 	if a.health != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
 		if err := a.health(ctx); err != nil {
 			a.log.Warn("health check failed", "error", err)
-			renderJSON(w, r, a.log, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "error": err.Error()})
-			return
+			status, body["status"], body["error"] = http.StatusServiceUnavailable, "degraded", err.Error()
 		}
 	}
-	renderJSON(w, r, a.log, http.StatusOK, map[string]string{"status": "ok"})
+	renderJSON(w, r, a.log, status, body)
 }
 
 // GET /metrics

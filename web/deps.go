@@ -37,6 +37,27 @@ type ScheduleInfo interface {
 	NextFire(flowID, trigger string) (time.Time, bool)
 }
 
+// ClusterStatus is how one of several flowd instances sharing a store sees the cluster, as of
+// its latest heartbeat.
+type ClusterStatus struct {
+	// Instance is this instance's id; Instances counts the live ones, this one included.
+	Instance  string `json:"instance"`
+	Instances int    `json:"instances"`
+	// ScheduleLeader is set while this instance holds the schedule lease and fires schedules.
+	ScheduleLeader bool `json:"scheduleLeader"`
+	// FlowsDiffer lists the flows whose versions differ between live instances, by flow id;
+	// empty when every instance serves the same flow files.
+	FlowsDiffer []FlowDiff `json:"flowsDiffer"`
+}
+
+// FlowDiff is one flow that live instances serve in different versions.
+type FlowDiff struct {
+	Flow string `json:"flow"`
+	// Versions maps each live instance's id to the version (Flow.Version) it serves; ""
+	// when it does not serve the flow at all.
+	Versions map[string]string `json:"versions"`
+}
+
 // Config is everything New needs. Flows, Runner, Runs and Static are required. When Runs
 // also implements engine.RunCounter, the flows page shows each flow's runs of the last 24 h.
 type Config struct {
@@ -48,6 +69,9 @@ type Config struct {
 	Schedules ScheduleInfo
 	// Health checks the database; nil means always healthy.
 	Health func(ctx context.Context) error
+	// Cluster, when set, says how this instance sees the others sharing its store; /healthz
+	// reports it. nil: flowd runs alone.
+	Cluster func() ClusterStatus
 	// Metrics is where the server counts webhook requests and which /metrics serves; nil
 	// means a fresh set.
 	Metrics *Metrics

@@ -237,6 +237,7 @@ func loadFlows(t testing.TB, srcs map[string]string) []*engine.Flow {
 type envOptions struct {
 	maxBody   int64
 	health    func(context.Context) error
+	cluster   func() ClusterStatus
 	schedules ScheduleInfo
 	auth      *Auth
 	// separateMetrics keeps /metrics off the main router.
@@ -267,7 +268,7 @@ func newEnv(t testing.TB, srcs map[string]string, opts envOptions) *env {
 	x := &engine.Executor{Store: events.Store(m.Store(store)), Logger: log, Env: map[string]string{}}
 	srv := New(Config{
 		Flows: fixedFlows{set}, Runner: x, Runs: store, Static: store, Schedules: opts.schedules,
-		Health: opts.health, Metrics: m, Events: events, MaxBodyBytes: opts.maxBody, Logger: log,
+		Health: opts.health, Cluster: opts.cluster, Metrics: m, Events: events, MaxBodyBytes: opts.maxBody, Logger: log,
 		Auth: opts.auth, SeparateMetrics: opts.separateMetrics,
 	})
 	h := srv.Handler()

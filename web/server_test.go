@@ -23,17 +23,27 @@ func TestHealthz(t *testing.T) {
 	tests := []struct {
 		name       string
 		health     func(context.Context) error
+		cluster    func() ClusterStatus
 		wantStatus int
 		wantBody   string
 	}{
-		{"no check", nil, 200, `{"status":"ok"}`},
-		{"healthy", func(context.Context) error { return nil }, 200, `{"status":"ok"}`},
-		{"database down", func(context.Context) error { return errors.New("ping database: disk I/O error") }, 503,
+		{"no check", nil, nil, 200, `{"status":"ok"}`},
+		{"healthy", func(context.Context) error { return nil }, nil, 200, `{"status":"ok"}`},
+		{"database down", func(context.Context) error { return errors.New("ping database: disk I/O error") }, nil, 503,
 			`{"error":"ping database: disk I/O error","status":"degraded"}`},
+		{"cluster agrees", nil, func() ClusterStatus { return ClusterStatus{Instance: "a", Instances: 3, ScheduleLeader: true} }, 200,
+			`{"cluster":{"instance":"a","instances":3,"scheduleLeader":true,"flowsDiffer":[]},"status":"ok"}`},
+		{"cluster flows differ", nil, func() ClusterStatus {
+			return ClusterStatus{Instance: "a", Instances: 2, FlowsDiffer: []FlowDiff{{Flow: "f", Versions: map[string]string{"a": "v1", "b": ""}}}}
+		}, 200,
+			`{"cluster":{"instance":"a","instances":2,"scheduleLeader":false,"flowsDiffer":[{"flow":"f","versions":{"a":"v1","b":""}}]},"status":"ok"}`},
+		{"cluster database down", func(context.Context) error { return errors.New("ping database: connection refused") },
+			func() ClusterStatus { return ClusterStatus{Instance: "a", Instances: 1} }, 503,
+			`{"cluster":{"instance":"a","instances":1,"scheduleLeader":false,"flowsDiffer":[]},"error":"ping database: connection refused","status":"degraded"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, nil, envOptions{health: tt.health})
+			e := newEnv(t, nil, envOptions{health: tt.health, cluster: tt.cluster})
 			res := e.get(t, "/healthz")
 			if got := strings.TrimSpace(string(res.body)); res.status != tt.wantStatus || got != tt.wantBody {
 				t.Fatalf("status %d body %s", res.status, got)

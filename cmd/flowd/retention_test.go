@@ -69,7 +69,8 @@ func TestServePrunesRuns(t *testing.T) {
 	}
 }
 
-func TestServeRetentionSettingsChecked(t *testing.T) {
+// TestServeSettingsChecked: retention and cluster settings out of range are usage errors.
+func TestServeSettingsChecked(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "flowd.db")
 	for _, tt := range []struct {
 		name string
@@ -81,6 +82,9 @@ func TestServeRetentionSettingsChecked(t *testing.T) {
 		{"negative age in env", []string{"FLOWD_RETENTION_MAX_AGE=-1h"}, nil, "max age -1h0m0s is negative"},
 		{"not a duration", []string{"FLOWD_RETENTION_MAX_AGE=fortnight"}, nil, `FLOWD_RETENTION_MAX_AGE="fortnight"`},
 		{"not a number", []string{"FLOWD_RETENTION_MAX_RUNS=many"}, nil, `FLOWD_RETENTION_MAX_RUNS="many"`},
+		{"cluster ttl too short", nil, []string{"--cluster-ttl", "500ms"}, "--cluster-ttl 500ms: must be at least 1s"},
+		{"cluster ttl too short in env", []string{"FLOWD_CLUSTER_TTL=0s"}, nil, "--cluster-ttl 0s: must be at least 1s"},
+		{"cluster ttl not a duration", []string{"FLOWD_CLUSTER_TTL=soon"}, nil, `FLOWD_CLUSTER_TTL="soon"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--flows", flowsDir(t, nil)}, tt.args...)

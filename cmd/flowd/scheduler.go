@@ -37,6 +37,13 @@ type scheduleStore interface {
 // changed stores the time it took effect as its last fire, so a restart before its first
 // tick still knows what it missed.
 //
+// Cluster: when several instances share the store, only the one holding the schedule lease
+// fires (see cluster.go). The others are paused: Apply keeps their flows but schedules
+// nothing, and Resume applies them — as a first Apply, so the catch-up policy decides about
+// the ticks missed since the stored last fire. With claim set, every tick, catch-up ones too,
+// is claimed before it fires, so that a tick fires at most once even while two instances
+// briefly both think they hold the lease.
+//
 // A scheduler is safe for concurrent use. Apply may be called before or after Start; Stop
 // ends it for good.
 type scheduler struct {
@@ -45,6 +52,9 @@ type scheduler struct {
 	log   *slog.Logger
 	now   func() time.Time
 	cron  *cron.Cron
+	// claim, when set, tells whether this process fires the tick: false when another
+	// already did. It is set before Start and not changed after.
+	claim func(ctx context.Context, flowID, trigger string, tick time.Time) (bool, error)
 
 	// ctx is the runs' context, cancelled when Stop's deadline passes. stopping is done as
 	// soon as Stop is called: no tick or catch-up run starts after it.
@@ -56,7 +66,8 @@ type scheduler struct {
 	catchUps sync.WaitGroup
 
 	// saveMu orders the writes of schedule state, so that a trigger's state as Apply sets it
-	// is stored before that of any of its ticks. It is never taken while holding mu.
+	// is stored before that of any of its ticks; it also orders Apply, Pause and Resume. It
+	// is never taken while holding mu.
 	saveMu sync.Mutex
 
 	mu       sync.Mutex
@@ -64,7 +75,12 @@ type scheduler struct {
 	guards   map[triggerKey]*guard
 	// seen holds every trigger Apply has scheduled in this process; catch-up happens only
 	// the first time.
-	seen    map[triggerKey]bool
+	seen map[triggerKey]bool
+	// flows is what the latest Apply was given and wanted its enabled schedule triggers,
+	// kept while paused too.
+	flows   []*engine.Flow
+	wanted  map[triggerKey]*nodes.Schedule
+	paused  bool
 	started bool
 	stopped bool
 }
@@ -141,6 +157,7 @@ func newScheduler(run func(ctx context.Context, f *engine.Flow, req engine.RunRe
 		triggers: map[triggerKey]*trigger{},
 		guards:   map[triggerKey]*guard{},
 		seen:     map[triggerKey]bool{},
+		wanted:   map[triggerKey]*nodes.Schedule{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.stopping, s.halt = context.WithCancel(context.Background())
@@ -218,14 +235,27 @@ type change struct {
 // catch-up.
 //
 // Apply reads and writes schedule state with ctx; failures are logged, not returned. After
-// Stop, Apply does nothing.
+// Stop, Apply does nothing; while paused, it only keeps flows for Resume.
 func (s *scheduler) Apply(ctx context.Context, flows []*engine.Flow) {
-	want := scheduleTriggers(flows)
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
+	s.apply(ctx, flows)
+}
 
+// apply is Apply with saveMu held.
+func (s *scheduler) apply(ctx context.Context, flows []*engine.Flow) {
+	want := scheduleTriggers(flows)
 	s.mu.Lock()
 	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.flows = flows
+	clear(s.wanted)
+	for _, w := range want {
+		s.wanted[w.key] = w.sched
+	}
+	if s.paused {
 		s.mu.Unlock()
 		return
 	}
@@ -253,7 +283,7 @@ func (s *scheduler) Apply(ctx context.Context, flows []*engine.Flow) {
 
 	now := s.now()
 	s.mu.Lock()
-	if s.stopped {
+	if s.stopped || s.paused {
 		s.mu.Unlock()
 		return
 	}
@@ -261,18 +291,7 @@ func (s *scheduler) Apply(ctx context.Context, flows []*engine.Flow) {
 	for _, w := range want {
 		keep[w.key] = true
 	}
-	var removed []*trigger
-	for key, tr := range s.triggers {
-		if keep[key] {
-			continue
-		}
-		s.cron.Remove(tr.id)
-		delete(s.triggers, key)
-		if g := s.guards[key]; g != nil && !g.running {
-			delete(s.guards, key)
-		}
-		removed = append(removed, tr)
-	}
+	removed := s.removeLocked(keep)
 	var changes []change
 	for _, w := range want {
 		old := s.triggers[w.key]
@@ -339,6 +358,61 @@ func (s *scheduler) Apply(ctx context.Context, flows []*engine.Flow) {
 			go s.catchUp(tr, ch.plan.runs)
 		}
 	}
+}
+
+// removeLocked removes the cron entries of the triggers not in keep, and their guards unless
+// a run holds them. It returns the triggers removed; s.mu is held.
+func (s *scheduler) removeLocked(keep map[triggerKey]bool) []*trigger {
+	var removed []*trigger
+	for key, tr := range s.triggers {
+		if keep[key] {
+			continue
+		}
+		s.cron.Remove(tr.id)
+		delete(s.triggers, key)
+		if g := s.guards[key]; g != nil && !g.running {
+			delete(s.guards, key)
+		}
+		removed = append(removed, tr)
+	}
+	return removed
+}
+
+// Pause stops firing until Resume: every trigger's cron entry is removed, as if its flow were
+// gone; runs in progress go on, and catch-up runs stop before their next tick. Apply meanwhile
+// only keeps the flows. Pause on a paused or stopped scheduler does nothing.
+func (s *scheduler) Pause() {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	if s.stopped || s.paused {
+		s.mu.Unlock()
+		return
+	}
+	s.paused = true
+	removed := s.removeLocked(nil)
+	clear(s.seen) // Resume is a first Apply again: it plans catch-up from the stored state
+	s.mu.Unlock()
+	s.log.Debug("schedules paused", "triggers", len(removed))
+}
+
+// Resume applies the flows of the latest Apply after Pause, reading and writing schedule
+// state with ctx. Each trigger is applied as for the first time: its catch-up policy decides
+// about the ticks since its stored last fire, which another instance may have written.
+// Resume on a scheduler not paused, or stopped, does nothing.
+func (s *scheduler) Resume(ctx context.Context) {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	if s.stopped || !s.paused {
+		s.mu.Unlock()
+		return
+	}
+	s.paused = false
+	flows := s.flows
+	s.mu.Unlock()
+	s.log.Debug("schedules resumed", "flows", len(flows))
+	s.apply(ctx, flows)
 }
 
 // catchUpPlan is what a trigger does about the ticks it missed while flowd was down.
@@ -503,9 +577,23 @@ func (s *scheduler) catchUp(tr *trigger, ticks []time.Time) {
 	})).Run()
 }
 
-// fire stores at as tr's last fire, then runs flow for it and waits for the run to end. The
-// run's context is the scheduler's, cancelled at Stop's deadline.
+// fire claims the tick at (with claim set), stores it as tr's last fire, then runs flow for it
+// and waits for the run to end. The run's context is the scheduler's, cancelled at Stop's
+// deadline. A tick that cannot be claimed is not fired: at most once, rather than twice.
 func (s *scheduler) fire(tr *trigger, flow *engine.Flow, node *nodes.Schedule, at time.Time, catchUp bool) {
+	if s.claim != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), stateTimeout)
+		mine, err := s.claim(ctx, flow.ID, tr.key.node, at)
+		cancel()
+		if err != nil {
+			s.log.Error("schedule tick not fired: cannot claim it", "flow", flow.ID, "trigger", tr.key.node, "tick", at, "err", err)
+			return
+		}
+		if !mine {
+			s.log.Info("schedule tick not fired: another instance fired it", "flow", flow.ID, "trigger", tr.key.node, "tick", at)
+			return
+		}
+	}
 	s.save(tr, storage.ScheduleState{Spec: tr.spec, LastFire: at, NextFire: tr.sched.Next(later(s.now(), at))})
 	s.log.Debug("schedule fired", "flow", flow.ID, "trigger", tr.key.node, "tick", at, "catchUp", catchUp)
 	run, err := s.run(s.ctx, flow, engine.RunRequest{
@@ -612,15 +700,16 @@ func (s *scheduler) Stop(ctx context.Context) error {
 
 // NextFire returns when the flow's schedule trigger fires next, or false when it is not
 // scheduled (unknown, disabled, a cron expression that never matches, or the scheduler is
-// stopped). It satisfies web.ScheduleInfo.
+// stopped). While paused it is when the trigger fires in the cluster. It satisfies
+// web.ScheduleInfo.
 func (s *scheduler) NextFire(flowID, trigger string) (time.Time, bool) {
 	s.mu.Lock()
-	tr := s.triggers[triggerKey{flowID, trigger}]
+	sched := s.wanted[triggerKey{flowID, trigger}]
 	stopped := s.stopped
 	s.mu.Unlock()
-	if tr == nil || stopped {
+	if sched == nil || stopped {
 		return time.Time{}, false
 	}
-	next := tr.sched.Next(s.now())
+	next := sched.Next(s.now())
 	return next, !next.IsZero()
 }

@@ -567,3 +567,132 @@ func TestSchedulerMissedTicks(t *testing.T) {
 		})
 	}
 }
+
+// TestSchedulerPauseAndResume: a paused scheduler (an instance without the schedule lease)
+// fires nothing and writes no schedule state, yet keeps the flows it is given; Resume applies
+// them as a first Apply, so the catch-up policy decides about the ticks missed since the
+// stored last fire, whoever stored it.
+func TestSchedulerPauseAndResume(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	r := newSchedRunner()
+	s, st := startScheduler(t, r, nil, func() time.Time { return *clock.Load() })
+	ctx := context.Background()
+	// Another instance fired 11:50 and stored it.
+	stored := storage.ScheduleState{Spec: "interval:1m0s", LastFire: now.Add(-10*time.Minute - 30*time.Second)}
+	if err := st.SaveScheduleState(ctx, "late", "Every", stored); err != nil {
+		t.Fatal(err)
+	}
+
+	s.Pause() // as serve starts in a cluster, before the first Apply
+	s.Apply(ctx, []*engine.Flow{schedFlow(t, "late", `{"interval": "1m", "catchUp": "last"}`)})
+	s.Start()
+	if n := len(s.cron.Entries()); n != 0 {
+		t.Fatalf("%d cron entries while paused", n)
+	}
+	if next, ok := s.NextFire("late", "Every"); !ok || !next.Equal(time.Date(2026, 3, 1, 12, 1, 0, 0, time.UTC)) {
+		t.Errorf("NextFire while paused = %v, %v; want 12:01, when the cluster fires it", next, ok)
+	}
+	if got := readState(t, st, "late", "Every"); !got.LastFire.Equal(stored.LastFire) {
+		t.Fatalf("paused Apply stored %+v", got)
+	}
+	r.none(t)
+
+	t.Run("resume catches up from the stored state", func(t *testing.T) {
+		s.Resume(ctx)
+		if c := r.next(t); !c.at.Equal(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) {
+			t.Fatalf("catch-up run for %v, want the latest missed tick 12:00", c.at)
+		}
+		if n := len(s.cron.Entries()); n != 1 {
+			t.Fatalf("%d cron entries after Resume, want 1", n)
+		}
+	})
+	t.Run("pause removes the entries, resume plans afresh", func(t *testing.T) {
+		s.Pause()
+		if n := len(s.cron.Entries()); n != 0 {
+			t.Fatalf("%d cron entries after Pause", n)
+		}
+		// Three minutes pass while another instance holds the lease and fires nothing.
+		later := now.Add(3 * time.Minute)
+		clock.Store(&later)
+		s.Resume(ctx)
+		if c := r.next(t); !c.at.Equal(time.Date(2026, 3, 1, 12, 3, 0, 0, time.UTC)) {
+			t.Fatalf("catch-up run for %v, want 12:03", c.at)
+		}
+	})
+	t.Run("resume applies the flows given while paused", func(t *testing.T) {
+		s.Pause()
+		s.Apply(ctx, []*engine.Flow{schedFlow(t, "other", `{"interval": "1h"}`)})
+		if _, ok := s.NextFire("late", "Every"); ok {
+			t.Error("a trigger removed while paused still has a next fire")
+		}
+		s.Resume(ctx)
+		if _, ok := s.NextFire("other", "Every"); !ok || len(s.cron.Entries()) != 1 {
+			t.Errorf("after Resume: next fire %v, %d entries; want the new flow's trigger only", ok, len(s.cron.Entries()))
+		}
+		if got := readState(t, st, "other", "Every"); got.Spec != "interval:1h0m0s" {
+			t.Errorf("new trigger's state %+v", got)
+		}
+	})
+	r.none(t)
+}
+
+// TestSchedulerClaimsEachTick: with a claim function (a cluster's ClaimTick) a tick fires only
+// when claimed; one claimed elsewhere, or whose claim fails, is not fired at all.
+func TestSchedulerClaimsEachTick(t *testing.T) {
+	r := newSchedRunner()
+	elsewhere := newSchedLogs("schedule tick not fired: another instance fired it")
+	failed := newSchedLogs("schedule tick not fired: cannot claim it")
+	s, st := startScheduler(t, r, fanout{elsewhere, failed}, nil)
+	var (
+		claims  atomic.Int32
+		claimed = make(chan time.Time, 100)
+	)
+	s.claim = func(ctx context.Context, flowID, trigger string, tick time.Time) (bool, error) {
+		if flowID != "tick" || trigger != "Every" {
+			return false, fmt.Errorf("claim of %s/%s", flowID, trigger)
+		}
+		claimed <- tick
+		switch claims.Add(1) {
+		case 1:
+			return false, nil
+		case 2:
+			return false, errors.New("database unreachable")
+		}
+		return true, nil
+	}
+	s.Apply(context.Background(), []*engine.Flow{schedFlow(t, "tick", `{"interval": "1s"}`)})
+	s.Start()
+	c := r.next(t)
+	if claims.Load() < 3 {
+		t.Fatalf("run started after %d claims, want the third to be the first fired", claims.Load())
+	}
+	first, second, third := <-claimed, <-claimed, <-claimed
+	if !c.at.Equal(third) || !second.After(first) || !third.After(second) {
+		t.Fatalf("fired %v; claimed %v, %v, %v", c.at, first, second, third)
+	}
+	if a := elsewhere.next(t); !a["tick"].Time().Equal(first) {
+		t.Errorf("logged the tick %v as fired elsewhere, want %v", a["tick"], first)
+	}
+	if a := failed.next(t); !a["tick"].Time().Equal(second) || a["err"].String() != "database unreachable" {
+		t.Errorf("logged %v for the failed claim", a)
+	}
+	if got := readState(t, st, "tick", "Every"); got.LastFire.Before(third) {
+		t.Errorf("stored last fire %v, want the fired tick %v or later", got.LastFire, third)
+	}
+}
+
+// fanout passes each record to every handler.
+type fanout []slog.Handler
+
+func (f fanout) Enabled(context.Context, slog.Level) bool { return true }
+func (f fanout) WithAttrs([]slog.Attr) slog.Handler       { return f }
+func (f fanout) WithGroup(string) slog.Handler            { return f }
+
+func (f fanout) Handle(ctx context.Context, r slog.Record) error {
+	for _, h := range f {
+		_ = h.Handle(ctx, r)
+	}
+	return nil
+}

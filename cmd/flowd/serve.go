@@ -48,6 +48,9 @@ type serveConfig struct {
 	Secrets   engine.Secrets
 	Redactor  *redact.Redactor
 	Retention storage.Retention
+	// ClusterTTL is how long an instance sharing its store with others counts as alive, and
+	// holds the schedule lease, after its latest heartbeat (cluster.go).
+	ClusterTTL time.Duration
 }
 
 // pruneInterval is how often flowd serve deletes the runs its retention settings do not keep.
@@ -76,7 +79,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	sf.register(fs)
 	fs.DurationVar(&cfg.Retention.MaxAge, "retention-max-age", 336*time.Hour, "delete finished runs older than this `duration`; 0 keeps them (env FLOWD_RETENTION_MAX_AGE)")
 	fs.IntVar(&cfg.Retention.MaxRunsPerFlow, "retention-max-runs", 0, "keep only the newest `n` runs of each flow; 0: no limit (env FLOWD_RETENTION_MAX_RUNS)")
-	for name, env := range map[string]string{"retention-max-age": "FLOWD_RETENTION_MAX_AGE", "retention-max-runs": "FLOWD_RETENTION_MAX_RUNS"} {
+	fs.DurationVar(&cfg.ClusterTTL, "cluster-ttl", defaultClusterTTL, "with a shared database: how long an instance counts as alive after its latest heartbeat (sent every ttl/4), and so how soon another takes its schedules over; at least 1s (env FLOWD_CLUSTER_TTL)")
+	for name, env := range map[string]string{"retention-max-age": "FLOWD_RETENTION_MAX_AGE", "retention-max-runs": "FLOWD_RETENTION_MAX_RUNS", "cluster-ttl": "FLOWD_CLUSTER_TTL"} {
 		if v := os.Getenv(env); v != "" {
 			if err := fs.Set(name, v); err != nil {
 				fmt.Fprintf(stderr, "flowd serve: %s=%q: %v\n", env, v, err)
@@ -99,6 +103,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	tuneGC()
 	if err := cfg.Retention.Validate(); err != nil {
 		fmt.Fprintf(stderr, "flowd serve: %v\n", err)
+		return exitUsage
+	}
+	if cfg.ClusterTTL < minClusterTTL {
+		fmt.Fprintf(stderr, "flowd serve: --cluster-ttl %s: must be at least %s\n", cfg.ClusterTTL, minClusterTTL)
 		return exitUsage
 	}
 	sec, usage, err := sf.load(cfg.Demo)
@@ -166,8 +174,10 @@ type app struct {
 	loader     *engine.Loader
 	flows      flowHolder
 	sched      *scheduler
-	web        *web.Server
-	http       *http.Server
+	// member is this process's part in a cluster sharing the store; nil when it runs alone.
+	member *member
+	web    *web.Server
+	http   *http.Server
 	// metricsHTTP serves /metrics with --metrics-addr; nil otherwise.
 	metricsHTTP *http.Server
 	ln          net.Listener
@@ -249,7 +259,21 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	}
 	a.flows.p.Store(set)
 	a.sched = newScheduler(exec.Run, store, logger, time.Now)
+	a.member = joinCluster(store, a.instanceID, a.sched, cfg.ClusterTTL, logger)
 	a.sched.Apply(ctx, flows)
+	if a.member != nil {
+		// Beat before serving, so that no run is stamped with an instance others think dead.
+		a.member.setFlows(flows)
+		if err := a.member.start(ctx); err != nil {
+			ln.Close()
+			store.Close()
+			return nil, err
+		}
+	}
+	var cluster func() web.ClusterStatus
+	if a.member != nil {
+		cluster = a.member.Status
+	}
 	a.web = web.New(web.Config{
 		Flows:           &a.flows,
 		Runner:          exec,
@@ -257,6 +281,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		Static:          static,
 		Schedules:       a.sched,
 		Health:          store.Ping,
+		Cluster:         cluster,
 		Metrics:         metrics,
 		Events:          events,
 		Auth:            cfg.Auth,
@@ -284,6 +309,9 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 		if err := a.serveMetrics(ctx); err != nil {
 			_ = a.http.Close()
 			<-a.served
+			if a.member != nil {
+				_ = a.member.leave(ctx) // nothing ran: the others may forget this instance now
+			}
 			store.Close()
 			return nil, err
 		}
@@ -454,6 +482,9 @@ func (a *app) reload(ctx context.Context, why string) {
 	}
 	a.flows.p.Store(set)
 	a.sched.Apply(ctx, flows)
+	if a.member != nil {
+		a.member.setFlows(flows)
+	}
 	a.log.Info("reloaded flows", "trigger", why, "flows", len(flows))
 	a.logFlows(flows)
 }
@@ -506,6 +537,10 @@ func (a *app) shutdown(ctx context.Context) error {
 	var schedErr, httpErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { schedErr = a.sched.Stop(ctx) })
+	if a.member != nil {
+		// Once no tick fires here, let another instance take the schedules over at once.
+		wg.Go(func() { <-a.sched.stopping.Done(); a.member.resign(ctx) })
+	}
 	wg.Go(func() { httpErr = a.http.Shutdown(ctx) })
 	if a.metricsHTTP != nil {
 		wg.Go(func() { _ = a.metricsHTTP.Shutdown(ctx) })
@@ -532,6 +567,14 @@ func (a *app) shutdown(ctx context.Context) error {
 		cancel()
 	}
 	<-a.served // wait() reported any error of its own
+	if a.member != nil {
+		// After the runs: until then they belong to a live instance. Even past the deadline.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), answerGrace)
+		if err := a.member.leave(lctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
 	}

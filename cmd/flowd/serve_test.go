@@ -200,54 +200,68 @@ func TestServeBurstRefreshesOnce(t *testing.T) {
 	for _, delay := range []time.Duration{0, 200 * time.Millisecond} {
 		t.Run(fmt.Sprintf("endpoint delay %s", delay), func(t *testing.T) {
 			var hits atomic.Int64
-			tokenSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n := hits.Add(1)
-				time.Sleep(delay) // the endpoint's latency, not synchronisation
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprintf(w, `{"access_token": "tok-%d", "expires_in": 3600}`, n)
-			}))
-			defer tokenSrv.Close()
-			s := startServe(t, flowsDir(t, nil), filepath.Join(t.TempDir(), "flowd.db"), []string{"TOKEN_URL=" + tokenSrv.URL})
-
-			const rounds, burst = 10, 50
-			for round := range rounds {
-				// Reset static data: every round starts with no token.
-				if code := s.call("DELETE", "/api/flows/token-refresh/static", "", "", nil); code/100 != 2 {
-					t.Fatalf("reset static: %d", code)
-				}
-				before := hits.Load()
-				tokens := make([]any, burst)
-				start := make(chan struct{})
-				var wg sync.WaitGroup
-				for i := range burst {
-					wg.Go(func() {
-						<-start
-						res, err := http.Post(s.url("/webhook/token-refresh"), "application/json", nil)
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						defer res.Body.Close()
-						var out map[string]any
-						if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
-							t.Errorf("status %d: %v %v", res.StatusCode, out, err)
-						}
-						tokens[i] = out["accessToken"]
-					})
-				}
-				close(start)
-				wg.Wait()
-				if got := hits.Load() - before; got != 1 {
-					t.Fatalf("round %d: %d token requests, want 1", round, got)
-				}
-				want := fmt.Sprintf("tok-%d", hits.Load())
-				for i, tok := range tokens {
-					if tok != want {
-						t.Fatalf("round %d: response %d carried %v, want %s", round, i, tok, want)
-					}
-				}
+			tokenURL := slowTokenServer(t, delay, &hits)
+			s := startServe(t, flowsDir(t, nil), filepath.Join(t.TempDir(), "flowd.db"), []string{"TOKEN_URL=" + tokenURL})
+			for round := range 10 {
+				burstRound(t, round, []*server{s}, &hits)
 			}
 		})
+	}
+}
+
+// slowTokenServer is a token endpoint that takes delay to answer, counting its requests in
+// hits and naming its tokens tok-<hits>. It returns the endpoint's URL.
+func slowTokenServer(t *testing.T, delay time.Duration, hits *atomic.Int64) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		time.Sleep(delay) // the endpoint's latency, not synchronisation
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token": "tok-%d", "expires_in": 3600}`, n)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// burstRound resets the token flow's static data, then sends 50 webhook requests at once,
+// spread over the servers in turn: the token endpoint (counting in hits, naming its tokens
+// tok-<hits>) must see exactly one request, and every response carry that token.
+func burstRound(t *testing.T, round int, servers []*server, hits *atomic.Int64) {
+	t.Helper()
+	const burst = 50
+	// Reset static data: every round starts with no token.
+	if code := servers[0].call("DELETE", "/api/flows/token-refresh/static", "", "", nil); code/100 != 2 {
+		t.Fatalf("reset static: %d", code)
+	}
+	before := hits.Load()
+	tokens := make([]any, burst)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Go(func() {
+			<-start
+			res, err := http.Post(servers[i%len(servers)].url("/webhook/token-refresh"), "application/json", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer res.Body.Close()
+			var out map[string]any
+			if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
+				t.Errorf("status %d: %v %v", res.StatusCode, out, err)
+			}
+			tokens[i] = out["accessToken"]
+		})
+	}
+	close(start)
+	wg.Wait()
+	if got := hits.Load() - before; got != 1 {
+		t.Fatalf("round %d: %d token requests, want 1", round, got)
+	}
+	want := fmt.Sprintf("tok-%d", hits.Load())
+	for i, tok := range tokens {
+		if tok != want {
+			t.Fatalf("round %d: response %d (from server %d) carried %v, want %s", round, i, i%len(servers), tok, want)
+		}
 	}
 }
 
