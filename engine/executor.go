@@ -253,6 +253,8 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		Status:      StatusRunning,
 		StartedAt:   start,
 		redactor:    x.recordRedactor(),
+		// Most runs execute each node at most once: no regrowing while they record.
+		Nodes: make([]NodeRun, 0, min(len(f.Nodes), 64)),
 	}
 	// created waits for the start record; a run's static-data commit and its end wait for it,
 	// so nothing durable ever lacks its run. Nobody waiting to see the run recorded, the

@@ -116,10 +116,17 @@ type runWrites struct {
 	// for the store's life, but should it replace it, the statements are prepared again.
 	conn *sqlite3.SQLiteConn
 	st   *runStmts
-	// observe, when set, is told the connection's data_version after each transaction of
-	// inTx, which tells the static cache whether another process has written.
-	observe func(version int64, at time.Time)
+	// observe, when set, is told the connection's data_version after a transaction of inTx,
+	// which tells the static cache whether another process has written: after the first
+	// transaction that ends observeEvery after the last reading (a reading costs as much as
+	// inserting a run; busy, the writer commits a thousand times a second).
+	observe  func(version int64, at time.Time)
+	observed time.Time
 }
+
+// observeEvery spaces the writer's readings of data_version; well under staticStaleness, so
+// that while runs are written, reads of static data never wait for a reading of their own.
+const observeEvery = 5 * time.Millisecond
 
 // inTx runs fn in one write transaction on the write connection, with its statements, and
 // commits unless fn fails. It waits for the connection, which other writes may hold.
@@ -128,11 +135,11 @@ func (rw *runWrites) inTx(ctx context.Context, fn func(*runStmts) error) error {
 		if err := inTx(c, func() error { return fn(st) }); err != nil {
 			return err
 		}
-		if rw.observe != nil {
-			at := time.Now()
+		if at := time.Now(); rw.observe != nil && at.Sub(rw.observed) >= observeEvery {
 			var v int64
 			if queryInt(c, "PRAGMA data_version", &v) == nil {
 				rw.observe(v, at)
+				rw.observed = at
 			}
 		}
 		return nil
