@@ -532,6 +532,14 @@ func (e *execution) node(ctx context.Context, n *FlowNode, items []Item) (NodeRu
 		ports[0] = items
 		return finish(ports, StatusDisabled, nil)
 	}
+	if n.Type.SideEffects && e.store != nil {
+		// What the node does outside cannot be undone: its run must be on record first.
+		if err := e.created(); err != nil {
+			err = fmt.Errorf("record start of run %s: %w", e.run.ID, err)
+			nr.Error = err.Error()
+			return finish(make([][]Item, len(n.Ports)), StatusError, &NodeError{Flow: e.flow.ID, Node: n.Name, Type: n.Type.Name, Err: err})
+		}
+	}
 
 	var lastErr error
 	conflicts := 0

@@ -456,3 +456,68 @@ func TestStartedIsCalledOnceTheRunIsRecorded(t *testing.T) {
 		t.Fatalf("started %v, err %v", seen, err)
 	}
 }
+
+// queuedStore is a memStore whose start records are queued (RunQueuer): waiting for one
+// says so on waiting, and it is committed once the test releases it.
+type queuedStore struct {
+	*memStore
+	waiting chan struct{} // closed by the first wait
+	release chan struct{}
+	once    sync.Once
+}
+
+func (q *queuedStore) QueueCreateRun(ctx context.Context, r *Run) (func() error, error) {
+	return func() error {
+		q.once.Do(func() { close(q.waiting) })
+		<-q.release
+		return q.memStore.CreateRun(ctx, r)
+	}, nil
+}
+
+// A node that acts outside flowd runs only once its run's start is on record, so that a crash
+// after it acted leaves the run behind.
+func TestSideEffectNodeWaitsForStartRecord(t *testing.T) {
+	reg := testRegistry(t)
+	acted := make(chan struct{})
+	err := reg.Register(&NodeType{Name: "act", SideEffects: true, New: func(*NodeConfig) (Node, error) {
+		return NodeFunc(func(_ context.Context, in *Input, out *Output) error {
+			close(acted)
+			out.Emit(0, in.Items...)
+			return nil
+		}), nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := `{"nodes": [{"name": "t", "type": "trigger"}, {"name": "p", "type": "pass"}, {"name": "a", "type": "act"}],
+		"connections": {"t": ["p"], "p": ["a"]}}`
+	f, probs := (&Loader{Registry: reg}).Load("test.json", []byte(src))
+	if f == nil {
+		t.Fatal(probs)
+	}
+	store := &queuedStore{memStore: newMemStore(), waiting: make(chan struct{}), release: make(chan struct{})}
+	x := &Executor{Store: store, Logger: quiet}
+	done := make(chan *Run, 1)
+	go func() {
+		r, err := x.Run(context.Background(), f, RunRequest{})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	// Without the wait, the run reaches "a" and acts, and waits for its record only at its end.
+	select {
+	case <-store.waiting:
+	case <-acted:
+		t.Fatal("the side-effect node ran before its run's start was recorded")
+	}
+	close(store.release)
+	if r := <-done; r.Status != StatusSuccess || len(r.Nodes) != 3 {
+		t.Fatalf("status %s, %d node executions", r.Status, len(r.Nodes))
+	}
+	select {
+	case <-acted:
+	default:
+		t.Fatal("the side-effect node never ran")
+	}
+}

@@ -40,6 +40,10 @@ type NodeType struct {
 	// Trigger marks a node that starts runs (webhook, schedule). A trigger has no inputs; in a
 	// run it emits the trigger items it is given.
 	Trigger bool
+	// SideEffects marks a node that acts outside flowd (an HTTP request to another system).
+	// Its run's start record is committed before it executes, so that a crash after it acted
+	// still leaves the run in the record (as crashed), like a static-data write does.
+	SideEffects bool
 	// New builds the node from its configuration. It does all parsing and compiling; an error
 	// it records in cfg.Params (or returns) makes the flow invalid.
 	New func(cfg *NodeConfig) (Node, error)

@@ -43,8 +43,9 @@ var httpMethods = []string{
 
 func httpRequestType() *engine.NodeType {
 	return &engine.NodeType{
-		Name: "httpRequest",
-		Doc:  "Sends one HTTP request per input item and outputs the response.",
+		Name:        "httpRequest",
+		Doc:         "Sends one HTTP request per input item and outputs the response.",
+		SideEffects: true,
 		Params: []engine.ParamSpec{
 			{Name: "method", Kind: engine.KindString, Default: http.MethodGet, Enum: httpMethods, Doc: "HTTP method."},
 			{Name: "url", Kind: engine.KindTemplate, Required: true, Doc: "Absolute http or https URL; may hold expressions."},
