@@ -45,6 +45,7 @@ type api struct {
 	schedules ScheduleInfo // may be nil
 	health    func(ctx context.Context) error
 	cluster   func() ClusterStatus // may be nil
+	auth      *Auth                // when enabled, /healthz details need credentials
 	metrics   *Metrics
 	maxBody   int64
 	log       *slog.Logger
@@ -439,14 +440,23 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request) {
 
 // GET /healthz. Flow versions that differ across a cluster are reported, not failed: the
 // instance still serves, and a load balancer taking it out would not make the files agree.
+//
+// /healthz answers without credentials, for load balancers. When the server has
+// authentication and the request brings none, the answer names nothing: no error text, no
+// instance or flow, only counts (publicCluster).
 func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
+	details := !a.auth.Enabled() || a.auth.allows(r)
 	body := map[string]any{"status": "ok"}
 	if a.cluster != nil {
 		st := a.cluster()
 		if st.FlowsDiffer == nil {
 			st.FlowsDiffer = []FlowDiff{}
 		}
-		body["cluster"] = st
+		if details {
+			body["cluster"] = st
+		} else {
+			body["cluster"] = publicCluster{Instances: st.Instances, ScheduleLeader: st.ScheduleLeader, FlowsDiffer: len(st.FlowsDiffer)}
+		}
 	}
 	status := http.StatusOK
 	if a.health != nil {
@@ -454,10 +464,22 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		if err := a.health(ctx); err != nil {
 			a.log.Warn("health check failed", "error", err)
-			status, body["status"], body["error"] = http.StatusServiceUnavailable, "degraded", err.Error()
+			status, body["status"] = http.StatusServiceUnavailable, "degraded"
+			if details {
+				body["error"] = err.Error()
+			}
 		}
 	}
 	renderJSON(w, r, a.log, status, body)
+}
+
+// publicCluster is the cluster part of /healthz for a caller without credentials on a server
+// with authentication: enough to balance load or raise an alert, without host or flow names.
+type publicCluster struct {
+	Instances      int  `json:"instances"`
+	ScheduleLeader bool `json:"scheduleLeader"`
+	// FlowsDiffer counts the flows whose versions differ between live instances.
+	FlowsDiffer int `json:"flowsDifferCount"`
 }
 
 // GET /metrics

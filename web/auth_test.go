@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -154,5 +156,35 @@ func TestStaticAPIMasksSecretsUnlessRevealed(t *testing.T) {
 	revealed := e.get(t, "/api/flows/token/static?reveal=1")
 	if !strings.Contains(string(revealed.body), uiSecret) {
 		t.Errorf("revealed static data: %s", revealed.body)
+	}
+}
+
+// With authentication on, /healthz still answers anyone, but names hosts, flows and errors only
+// to a caller with credentials.
+func TestAuthHealthDetailsNeedCredentials(t *testing.T) {
+	cluster := func() ClusterStatus {
+		return ClusterStatus{Instance: "web1-812-a7c2", Instances: 2, FlowsDiffer: []FlowDiff{
+			{Flow: "secret-flow", Versions: map[string]string{"web1-812-a7c2": "a22ea7b3803a", "web2-4711-k3j9": ""}},
+		}}
+	}
+	health := func(context.Context) error { return errors.New("ping database /srv/flowd/flowd.db: disk I/O error") }
+	e := newEnv(t, uiFlows, envOptions{auth: &Auth{Token: testToken}, cluster: cluster, health: health})
+	named := []string{"web1-812-a7c2", "secret-flow", "/srv/flowd", "disk I/O"}
+
+	open := e.do(t, "GET", "/healthz", "", nil)
+	if open.status != 503 || !strings.Contains(string(open.body), `"degraded"`) || !strings.Contains(string(open.body), `"flowsDifferCount":1`) {
+		t.Fatalf("without credentials: %d %s", open.status, open.body)
+	}
+	for _, s := range named {
+		if strings.Contains(string(open.body), s) {
+			t.Errorf("without credentials /healthz names %q: %s", s, open.body)
+		}
+	}
+
+	full := e.do(t, "GET", "/healthz", "", nil, "Authorization", "Bearer "+testToken)
+	for _, s := range named {
+		if !strings.Contains(string(full.body), s) {
+			t.Errorf("with credentials /healthz lacks %q: %s", s, full.body)
+		}
 	}
 }

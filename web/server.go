@@ -71,7 +71,7 @@ func New(cfg Config) *Server {
 	}
 	s.api = &api{
 		flows: cfg.Flows, launcher: runs, store: cfg.Runs, static: cfg.Static, schedules: cfg.Schedules,
-		health: cfg.Health, cluster: cfg.Cluster, metrics: cfg.Metrics, maxBody: cfg.MaxBodyBytes, log: cfg.Logger,
+		health: cfg.Health, cluster: cfg.Cluster, auth: cfg.Auth, metrics: cfg.Metrics, maxBody: cfg.MaxBodyBytes, log: cfg.Logger,
 	}
 	s.ui = newUI(cfg, runs)
 	return s
