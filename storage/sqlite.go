@@ -51,6 +51,7 @@ type SQLite struct {
 	wr   *writer    // commits run records in batches on w
 	// static caches flows' static data (static_cache.go).
 	static staticCache
+	ckpt   *checkpointer // checkpoints the WAL in the background (checkpoint.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,6 +111,10 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 		w.Close()
 		return nil, err
 	}
+	if _, err := w.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", autoCheckpointPages)); err != nil {
+		w.Close()
+		return nil, err
+	}
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
 		return nil, err
@@ -134,7 +139,13 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 		w.Close()
 		return nil, err
 	}
-	s := &SQLite{path: abs, w: w, r: r}
+	ckpt, err := startCheckpointer(ctx, abs)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	s := &SQLite{path: abs, w: w, r: r, ckpt: ckpt}
 	s.runs = &runWrites{db: w, observe: s.static.observe}
 	s.wr = newWriter(s.runs)
 	return s, nil
@@ -160,11 +171,12 @@ func (s *SQLite) Close() error {
 		s.wr.close()
 		ctx := context.Background()
 		errS := s.runs.close(ctx)
+		errK := s.ckpt.close()
 		errR := s.r.Close()
 		errV := drain(s.w.QueryContext(ctx, "PRAGMA incremental_vacuum"))
 		_, errC := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 		errW := s.w.Close()
-		if err := errors.Join(errS, errR, errV, errC, errW); err != nil {
+		if err := errors.Join(errS, errK, errR, errV, errC, errW); err != nil {
 			s.closeErr = fmt.Errorf("close store %s: %w", s.path, err)
 		}
 	})
