@@ -97,8 +97,20 @@ func recordCopies(t testing.TB, s *SQLite, tmpl *engine.Run, n, workers int) {
 // fileBytes checkpoints the WAL into the database file and returns the file's size.
 func fileBytes(t testing.TB, s *SQLite) int64 {
 	t.Helper()
-	if _, err := s.w.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		t.Fatal(err)
+	// A checkpoint the background checkpointer is running makes this one answer busy
+	// without checkpointing: ask again until it is done.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var busy, log, done int64
+		if err := s.w.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil {
+			t.Fatal(err)
+		}
+		if busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the WAL could not be checkpointed for 30 s")
+		}
+		time.Sleep(time.Millisecond) // polling the checkpoint's outcome
 	}
 	fi, err := os.Stat(s.Path())
 	if err != nil {
