@@ -407,7 +407,9 @@ func (e *execution) record(n *FlowNode, items []Item, nr NodeRun, ports [][]Item
 	nr.Seq = len(e.run.Nodes)
 	e.run.Nodes = append(e.run.Nodes, nr)
 	e.lastInput[n] = items
-	e.nodeOut[n.Name] = nodeView(ports)
+	if e.flow.usesNode {
+		e.nodeOut[n.Name] = nodeView(ports)
+	}
 }
 
 // guard applies n's lock after n sent ports: when items go to the locked output, it takes the

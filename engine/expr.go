@@ -66,6 +66,8 @@ type Expr struct {
 	// expression reads $static in a way that may touch any key.
 	staticKeys []string
 	staticAll  bool
+	// node is set when the expression reads $node: only then do runs build its views.
+	node bool
 	// secrets are the secrets the expression names, in order, each with its byte offset in src.
 	secrets []secretRef
 	// limited is set when the expression charges an exprBudget, so its evaluation needs one.
@@ -164,7 +166,7 @@ func CompileExpr(src string) (*Expr, error) {
 	if ee := v.secretsError(src); ee != nil {
 		return nil, ee
 	}
-	e := &Expr{src: src, program: program, staticAll: v.staticAll, secrets: v.secretRefs(src), limited: v.limited}
+	e := &Expr{src: src, program: program, staticAll: v.staticAll, secrets: v.secretRefs(src), limited: v.limited, node: v.node}
 	if v.staticIdents > v.staticMembers {
 		e.staticAll = true
 	}
@@ -193,6 +195,8 @@ type exprPatcher struct {
 	secretMembers map[*ast.IdentifierNode]secretUse
 	// limit makes the patcher add the budget's calls; limited is set when there are any to add.
 	limit, limited bool
+	// node is set when the expression reads $node.
+	node bool
 }
 
 type secretUse struct {
@@ -208,6 +212,8 @@ func (p *exprPatcher) Visit(node *ast.Node) {
 			n.Value = "$osenv"
 		case "$static":
 			p.staticIdents++
+		case "$node":
+			p.node = true
 		case "$secrets":
 			p.secretIdents = append(p.secretIdents, n)
 		}

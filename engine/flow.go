@@ -20,6 +20,9 @@ type Flow struct {
 	byName   map[string]*FlowNode
 	// secretNames are the secrets the flow's expressions name, sorted.
 	secretNames []string
+	// usesNode is set when an expression of the flow reads $node; runs of other flows do not
+	// build the node views it reads.
+	usesNode bool
 }
 
 // Node returns the node with that name, or nil.

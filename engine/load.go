@@ -416,6 +416,9 @@ func (ld *loading) node(f *Flow, i int, nv *jvalue) *FlowNode {
 	n.Impl = impl
 	keys := map[string]bool{}
 	for _, e := range params.Exprs() {
+		if e.node {
+			f.usesNode = true
+		}
 		if e.staticAll {
 			n.staticAll = true
 		}
