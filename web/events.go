@@ -38,6 +38,7 @@ type subscription struct {
 	flow   string // only this flow's events; "" for all
 	ch     chan RunEvent
 	missed atomic.Bool
+	wake   chan struct{} // Resync's nudge to send resync now
 }
 
 // NewEvents returns an event hub with no subscribers.
@@ -64,6 +65,20 @@ func (e *Events) Publish(ev RunEvent) {
 	}
 }
 
+// Resync tells every subscriber at once that events may have been lost — as when the events
+// of other instances stopped coming for a while — so that its page reloads what it shows.
+func (e *Events) Resync() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for s := range e.subs {
+		s.missed.Store(true)
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // subscribe registers a subscriber to flow's events ("" for all); ok is false once Close
 // has been called.
 func (e *Events) subscribe(flow string) (s *subscription, ok bool) {
@@ -72,7 +87,7 @@ func (e *Events) subscribe(flow string) (s *subscription, ok bool) {
 	if e.closed {
 		return nil, false
 	}
-	s = &subscription{flow: flow, ch: make(chan RunEvent, subscriptionBuffer)}
+	s = &subscription{flow: flow, ch: make(chan RunEvent, subscriptionBuffer), wake: make(chan struct{}, 1)}
 	e.subs[s] = struct{}{}
 	e.subscribers.Add(1)
 	return s, true
@@ -177,6 +192,7 @@ func (e *Events) serveEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-e.done:
 			return
+		case <-sub.wake: // sends resync below
 		case <-tick.C:
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return

@@ -24,6 +24,7 @@ import (
 	"github.com/flowd/flowd/engine/redact"
 	"github.com/flowd/flowd/nodes"
 	"github.com/flowd/flowd/storage"
+	"github.com/flowd/flowd/storage/postgres"
 	"github.com/flowd/flowd/web"
 )
 
@@ -176,8 +177,10 @@ type app struct {
 	sched      *scheduler
 	// member is this process's part in a cluster sharing the store; nil when it runs alone.
 	member *member
-	web    *web.Server
-	http   *http.Server
+	// stopListen stops hearing the runs of other instances on the store (a no-op if it can't).
+	stopListen func()
+	web        *web.Server
+	http       *http.Server
 	// metricsHTTP serves /metrics with --metrics-addr; nil otherwise.
 	metricsHTTP *http.Server
 	ln          net.Listener
@@ -270,6 +273,25 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 			return nil, err
 		}
 	}
+	a.stopListen = func() {}
+	if l, ok := store.(runListener); ok { // the UI's live updates for runs of other instances
+		stop, err := l.ListenRuns(context.WithoutCancel(ctx), func(n postgres.RunNotice) {
+			if n.Resync {
+				events.Resync()
+				return
+			}
+			events.Publish(web.RunEvent{ID: n.ID, FlowID: n.FlowID, Status: n.Status})
+		}, logger)
+		if err != nil {
+			ln.Close()
+			if a.member != nil {
+				_ = a.member.leave(ctx)
+			}
+			store.Close()
+			return nil, err
+		}
+		a.stopListen = stop
+	}
 	var cluster func() web.ClusterStatus
 	if a.member != nil {
 		cluster = a.member.Status
@@ -312,6 +334,7 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 			if a.member != nil {
 				_ = a.member.leave(ctx) // nothing ran: the others may forget this instance now
 			}
+			a.stopListen()
 			store.Close()
 			return nil, err
 		}
@@ -338,6 +361,11 @@ func startApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*app, 
 	logger.Info("listening", "addr", ln.Addr().String(), "db", dbDesc, "flows", cfg.FlowsDir, "instance", a.instanceID)
 	a.logFlows(flows)
 	return a, nil
+}
+
+// runListener is a store that hears the runs other instances sharing it start and end.
+type runListener interface {
+	ListenRuns(ctx context.Context, fn func(postgres.RunNotice), logger *slog.Logger) (stop func(), err error)
 }
 
 // checkExposure refuses a configuration that would put flowd on a network unprotected: the
@@ -575,6 +603,7 @@ func (a *app) shutdown(ctx context.Context) error {
 		}
 		cancel()
 	}
+	a.stopListen() // the event streams it fed closed with the HTTP server
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -140,15 +140,22 @@ ON CONFLICT DO NOTHING`, flowID, trigger, tick.UnixMicro(), holder)
 
 // RecoverRuns marks as crashed the runs still running that were started by an instance with
 // no live heartbeat at now — runs of an instance that never beat included — and returns how
-// many it marked. Each run's error names the instance.
+// many it marked. Each run's error names the instance. Each run marked is announced on
+// runsChannel (notify.go) without an origin, in the same statement: no instance has told
+// its pages about it.
 func (s *Store) RecoverRuns(ctx context.Context, now time.Time) (int, error) {
 	tag, err := s.db.Exec(ctx, `
-UPDATE runs SET status = $1, finished_at = $2,
-	error = CASE WHEN instance_id = '' THEN $3
-		ELSE 'flowd instance ' || instance_id || ' stopped while the run was in progress' END
-WHERE status = $4 AND NOT EXISTS (
-	SELECT 1 FROM instances i WHERE i.id = runs.instance_id AND i.expires > $5)`,
-		string(engine.StatusCrashed), now.UnixMicro(), storage.CrashedRunError, string(engine.StatusRunning), now.UnixMicro())
+WITH w AS (
+	UPDATE runs SET status = $1, finished_at = $2,
+		error = CASE WHEN instance_id = '' THEN $3
+			ELSE 'flowd instance ' || instance_id || ' stopped while the run was in progress' END
+	WHERE status = $4 AND NOT EXISTS (
+		SELECT 1 FROM instances i WHERE i.id = runs.instance_id AND i.expires > $5)
+	RETURNING id, flow_id),
+n AS (SELECT jsonb_build_object('id', id, 'status', $1::text) AS short,
+	jsonb_build_object('id', id, 'status', $1::text, 'flowId', flow_id) AS long FROM w)
+SELECT pg_notify('`+runsChannel+`', CASE WHEN octet_length(long::text) <= $6 THEN long ELSE short END::text) FROM n`,
+		string(engine.StatusCrashed), now.UnixMicro(), storage.CrashedRunError, string(engine.StatusRunning), now.UnixMicro(), maxNoticeBytes)
 	if err != nil {
 		return 0, fmt.Errorf("recover runs: %w", unavailable(err))
 	}

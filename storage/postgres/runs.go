@@ -31,28 +31,30 @@ func (s *Store) QueueCreateRun(ctx context.Context, r *engine.Run) (wait func() 
 	return func() error { return nil }, nil
 }
 
+// insertRun stores r and announces it on runsChannel (notify.go), in one statement.
 func (s *Store) insertRun(ctx context.Context, r *engine.Run, nodes []byte) error {
-	_, err := s.db.Exec(ctx, `
+	_, err := s.db.Exec(ctx, notifySQL(`
 INSERT INTO runs (id, flow_id, flow_name, flow_version, trigger, mode, status, started_at,
 	finished_at, error, error_node, instance_id, nodes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		r.ID, r.FlowID, r.FlowName, r.FlowVersion, r.Trigger, r.Mode, string(r.Status),
+VALUES ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`),
+		s.notice(r), r.ID, r.FlowID, r.FlowName, r.FlowVersion, r.Trigger, r.Mode, string(r.Status),
 		r.StartedAt.UnixMicro(), micros(r.FinishedAt), r.Error, r.ErrorNode, s.instance, text(nodes))
 	return err
 }
 
 // FinishRun stores the run's final status, end time and error, and all its node executions,
-// in one statement; node records stored by an earlier FinishRun are replaced. Payloads larger
-// than storage.MaxPayloadBytes are truncated. It returns an error wrapping storage.ErrNotFound
-// when the run was never created.
+// and announces the end on runsChannel (notify.go), in one statement; node records stored by
+// an earlier FinishRun are replaced. Payloads larger than storage.MaxPayloadBytes are
+// truncated. It returns an error wrapping storage.ErrNotFound when the run was never created.
 func (s *Store) FinishRun(ctx context.Context, r *engine.Run) error {
 	nodes, err := storage.EncodeRunNodes(r)
 	if err != nil {
 		return fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
-	tag, err := s.db.Exec(ctx, `
-UPDATE runs SET status = $1, finished_at = $2, error = $3, error_node = $4, nodes = $5
-WHERE id = $6`, string(r.Status), micros(r.FinishedAt), r.Error, r.ErrorNode, text(nodes), r.ID)
+	// The notice is selected for the updated row only: the tag counts the rows updated.
+	tag, err := s.db.Exec(ctx, notifySQL(`
+UPDATE runs SET status = $2, finished_at = $3, error = $4, error_node = $5, nodes = $6
+WHERE id = $7 RETURNING id`), s.notice(r), string(r.Status), micros(r.FinishedAt), r.Error, r.ErrorNode, text(nodes), r.ID)
 	if err != nil {
 		return fmt.Errorf("finish run %s: %w", r.ID, unavailable(err))
 	}
