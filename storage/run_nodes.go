@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -119,16 +118,16 @@ func (e *payloads) add(b, p []byte) []byte {
 // node appends the i-th node execution of a run that started at base (unix µs) to b.
 func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte, error) {
 	b = append(b, `{"n":`...)
-	b = appendString(b, nr.Node)
+	b = engine.AppendJSONString(b, nr.Node)
 	if nr.Seq != i {
 		b = append(b, `,"q":`...)
 		b = strconv.AppendInt(b, int64(nr.Seq), 10)
 	}
 	b = append(b, `,"t":`...)
-	b = appendString(b, nr.Type)
+	b = engine.AppendJSONString(b, nr.Type)
 	if nr.Status != engine.StatusSuccess {
 		b = append(b, `,"s":`...)
-		b = appendString(b, string(nr.Status))
+		b = engine.AppendJSONString(b, string(nr.Status))
 	}
 	b = append(b, `,"a":`...)
 	b = strconv.AppendInt(b, nr.StartedAt.UnixMicro()-base, 10)
@@ -180,7 +179,7 @@ func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte
 			if k > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, p)
+			b = engine.AppendJSONString(b, p)
 		}
 		b = append(b, ']')
 	}
@@ -203,7 +202,7 @@ func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte
 	}
 	if nr.Error != "" {
 		b = append(b, `,"e":`...)
-		b = appendString(b, nr.Error)
+		b = engine.AppendJSONString(b, nr.Error)
 	}
 	if len(nr.Static) > 0 {
 		st, err := encodeJSON(nr.Static)
@@ -216,56 +215,6 @@ func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte
 		b = append(b, `,"r":true`...)
 	}
 	return append(b, '}'), nil
-}
-
-// appendString appends s as a JSON string, as encoding/json writes it without HTML escaping:
-// invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, `\n`...)
-			case '\r':
-				b = append(b, `\r`...)
-			case '\t':
-				b = append(b, `\t`...)
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' { // as encoding/json does, for JavaScript's sake
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(append(b, s[start:]...), '"')
 }
 
 // decodeNodes reads node executions stored by encodeNodes for a run that started at start

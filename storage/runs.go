@@ -279,13 +279,13 @@ type itemJSON map[uintptr][]byte
 
 func (c itemJSON) encode(item engine.Item) ([]byte, error) {
 	if c == nil || item == nil {
-		return appendValue(nil, item)
+		return engine.AppendJSON(nil, item)
 	}
 	id := reflect.ValueOf(item).Pointer()
 	if b, ok := c[id]; ok {
 		return b, nil
 	}
-	b, err := appendValue(nil, item)
+	b, err := engine.AppendJSON(nil, item)
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,7 @@
 package web
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -313,13 +311,11 @@ func renderJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, status
 
 // encodeJSON encodes v as one line of JSON, without escaping <, > and &.
 func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := engine.AppendJSON(make([]byte, 0, 512), v)
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return append(b, '\n'), nil
 }
 
 // renderError answers {"error": msg, "code": status}.
