@@ -62,7 +62,7 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	}
-	e, err := marshalJSON(v)
+	e, err := MarshalJSON(v)
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +140,9 @@ func AppendJSONString(b []byte, s string) []byte {
 	return append(append(b, s[start:]...), '"')
 }
 
-// marshalJSON renders v with encoding/json, compact and without HTML escaping.
-func marshalJSON(v any) ([]byte, error) {
+// MarshalJSON renders v with encoding/json, compact and without HTML escaping: AppendJSON's
+// reference and fallback.
+func MarshalJSON(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

@@ -11,7 +11,7 @@ func TestAppendStringIsEncodingJSON(t *testing.T) {
 		"", "plain", `quote " and \ backslash`, "<&> stay", "tab\tnew\nline\rret", "\x00\x01\x1f\x7f",
 		"ü 🙂 日本", "\u2028\u2029", "bad \xff utf-8 \xc3", "\xed\xa0\x80 surrogate",
 	} {
-		want, err := marshalJSON(s)
+		want, err := MarshalJSON(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +31,7 @@ func TestAppendValueIsEncodingJSON(t *testing.T) {
 		[]Item{{"typed": "slice"}}, float32(1.5), uint8(7),
 	}
 	for _, v := range values {
-		want, err := marshalJSON(v)
+		want, err := MarshalJSON(v)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,15 +9,7 @@ import (
 )
 
 // encodeJSON renders v as compact JSON without HTML escaping, the form payloads are stored in.
-func encodeJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
-}
+func encodeJSON(v any) ([]byte, error) { return engine.MarshalJSON(v) }
 
 // decodeJSON decodes stored JSON into dst, numbers in untyped values as engine.PlainNumbers
 // makes them, so integers keep full precision. dst is one of *any, *[]engine.Item, *[][]engine.Item,
