@@ -285,7 +285,8 @@ func (c itemJSON) encode(item engine.Item) ([]byte, error) {
 	if b, ok := c[id]; ok {
 		return b, nil
 	}
-	b, err := engine.AppendJSON(nil, item)
+	// Most items take a few hundred bytes: one allocation rather than a doubling series.
+	b, err := engine.AppendJSON(make([]byte, 0, 256), item)
 	if err != nil {
 		return nil, err
 	}
@@ -297,6 +298,26 @@ func (c itemJSON) encode(item engine.Item) ([]byte, error) {
 // else the leading items that fit, reporting the cut. It returns how many items it kept.
 // Items after the cut are not encoded.
 func encodeItems(c itemJSON, items []engine.Item, limit int) (b []byte, kept int, cut bool, err error) {
+	if c != nil {
+		// Size the array first (the cache keeps each item's JSON for the second pass), so that
+		// it is allocated once.
+		size := 2
+		for i, item := range items {
+			e, err := c.encode(item)
+			if err != nil {
+				return nil, 0, false, fmt.Errorf("item %d: %w", i, err)
+			}
+			n := len(e)
+			if i > 0 {
+				n++
+			}
+			if size+n > limit {
+				break
+			}
+			size += n
+		}
+		b = make([]byte, 0, size)
+	}
 	b = append(b, '[')
 	for i, item := range items {
 		e, err := c.encode(item)
@@ -373,7 +394,11 @@ func encodePorts(c itemJSON, ports [][]engine.Item, limit int) (out [][]byte, ke
 		if p == nil {
 			continue
 		}
-		b := []byte{'['}
+		n := 2 + max(len(items[i])-1, 0)
+		for _, e := range items[i] {
+			n += len(e)
+		}
+		b := append(make([]byte, 0, n), '[')
 		for j, e := range items[i] {
 			if j > 0 {
 				b = append(b, ',')
