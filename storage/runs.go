@@ -298,27 +298,9 @@ func (c itemJSON) encode(item engine.Item) ([]byte, error) {
 // else the leading items that fit, reporting the cut. It returns how many items it kept.
 // Items after the cut are not encoded.
 func encodeItems(c itemJSON, items []engine.Item, limit int) (b []byte, kept int, cut bool, err error) {
-	if c != nil {
-		// Size the array first (the cache keeps each item's JSON for the second pass), so that
-		// it is allocated once.
-		size := 2
-		for i, item := range items {
-			e, err := c.encode(item)
-			if err != nil {
-				return nil, 0, false, fmt.Errorf("item %d: %w", i, err)
-			}
-			n := len(e)
-			if i > 0 {
-				n++
-			}
-			if size+n > limit {
-				break
-			}
-			size += n
-		}
-		b = make([]byte, 0, size)
-	}
-	b = append(b, '[')
+	// First the items that fit, then the array, allocated once.
+	var small [8][]byte
+	encs, size := small[:0], 2 // the brackets
 	for i, item := range items {
 		e, err := c.encode(item)
 		if err != nil {
@@ -328,17 +310,21 @@ func encodeItems(c itemJSON, items []engine.Item, limit int) (b []byte, kept int
 		if i > 0 {
 			n++ // comma
 		}
-		if len(b)+n+1 > limit { // and the closing bracket
+		if size+n > limit {
 			cut = true
 			break
 		}
+		size += n
+		encs = append(encs, e)
+	}
+	b = append(make([]byte, 0, size), '[')
+	for i, e := range encs {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, e...)
-		kept++
 	}
-	return append(b, ']'), kept, cut, nil
+	return append(b, ']'), len(encs), cut, nil
 }
 
 // encodePorts renders each output port as a JSON array of items (nil for a nil port) such
