@@ -274,24 +274,31 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 	if req.Started != nil {
 		req.Started(run)
 	}
+	// What only some flows read is built only for them.
 	e := &execution{
 		x:       x,
 		flow:    f,
 		run:     run,
 		store:   x.Store,
-		nodeOut: map[string]any{},
 		osEnv:   x.exprEnv(),
 		secrets: x.secretsFor(f),
-		flowInfo: map[string]any{
-			"id": f.ID, "name": f.Name, "version": f.Version,
-		},
-		runInfo: map[string]any{
+		created: created,
+	}
+	if f.usesNode {
+		e.nodeOut = map[string]any{}
+	}
+	if f.usesFlow {
+		e.flowInfo = map[string]any{"id": f.ID, "name": f.Name, "version": f.Version}
+	}
+	if f.usesRun {
+		e.runInfo = map[string]any{
 			"id": run.ID, "mode": mode, "trigger": trig.Name, "startedAt": FormatTime(start.In(f.Settings.Location)),
-		},
-		lastInput: map[*FlowNode][]Item{},
-		held:      map[string]func(){},
-		until:     map[*FlowNode][]string{},
-		created:   created,
+		}
+	}
+	if f.hasLocks {
+		e.lastInput = map[*FlowNode][]Item{}
+		e.held = map[string]func(){}
+		e.until = map[*FlowNode][]string{}
 	}
 
 	runCtx, cancel := context.WithTimeoutCause(ctx, f.Settings.Timeout, errRunTimeout)
@@ -319,8 +326,10 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 	if run.Status != StatusSuccess {
 		level = slog.LevelWarn
 	}
-	x.logger().Log(ctx, level, "run finished", "flow", f.ID, "run", run.ID, "status", run.Status,
-		"duration", run.FinishedAt.Sub(run.StartedAt), "error", run.Error)
+	if lg := x.logger(); lg.Enabled(ctx, level) { // its arguments cost allocations
+		lg.Log(ctx, level, "run finished", "flow", f.ID, "run", run.ID, "status", run.Status,
+			"duration", run.FinishedAt.Sub(run.StartedAt), "error", run.Error)
+	}
 	return run, nil
 }
 
@@ -406,8 +415,10 @@ func (e *execution) execute(ctx context.Context, trig *FlowNode, items []Item) {
 func (e *execution) record(n *FlowNode, items []Item, nr NodeRun, ports [][]Item) {
 	nr.Seq = len(e.run.Nodes)
 	e.run.Nodes = append(e.run.Nodes, nr)
-	e.lastInput[n] = items
-	if e.flow.usesNode {
+	if e.lastInput != nil {
+		e.lastInput[n] = items
+	}
+	if e.nodeOut != nil {
 		e.nodeOut[n.Name] = nodeView(ports)
 	}
 }

@@ -522,20 +522,21 @@ func TestSideEffectNodeWaitsForStartRecord(t *testing.T) {
 	}
 }
 
-// $node reads what an earlier node of the run output, also in flows that build node views
-// only because they use $node.
+// $node reads what an earlier node of the run output, $flow and $run what they describe:
+// runs build these only for flows whose expressions read them, which these do.
 func TestExecutorNodeViews(t *testing.T) {
-	src := `{"nodes": [
+	src := `{"id": "views", "nodes": [
 		{"name": "t", "type": "trigger"},
 		{"name": "first", "type": "emit", "parameters": {"items": [{"token": "abc"}, {"token": "def"}]}},
-		{"name": "later", "type": "emit", "parameters": {"items": [{"json": "{{ $node['first'].json.token }}", "count": "{{ len($node['first'].items) }}"}]}}
+		{"name": "later", "type": "emit", "parameters": {"items": [{"json": "{{ $node['first'].json.token }}", "count": "{{ len($node['first'].items) }}",
+			"flow": "{{ $flow.id }}", "mode": "{{ $run.mode }}"}]}}
 	], "connections": {"t": ["first"], "first": ["later"]}}`
 	r, _ := runFlow(t, src, nil)
 	last := r.Nodes[len(r.Nodes)-1]
 	if last.Node != "later" || len(last.Output[0]) == 0 {
 		t.Fatalf("nodes %v", order(r))
 	}
-	if got := last.Output[0][0]; got["json"] != "abc" || got["count"] != int64(2) {
-		t.Errorf("later saw %v, want json abc and count 2", got)
+	if got := last.Output[0][0]; got["json"] != "abc" || got["count"] != int64(2) || got["flow"] != "views" || got["mode"] != "manual" {
+		t.Errorf("later saw %v, want json abc, count 2, flow views, mode manual", got)
 	}
 }

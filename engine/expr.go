@@ -66,8 +66,9 @@ type Expr struct {
 	// expression reads $static in a way that may touch any key.
 	staticKeys []string
 	staticAll  bool
-	// node is set when the expression reads $node: only then do runs build its views.
-	node bool
+	// node, flow and run are set when the expression reads $node, $flow or $run: runs build
+	// those values only for flows that read them.
+	node, flow, run bool
 	// secrets are the secrets the expression names, in order, each with its byte offset in src.
 	secrets []secretRef
 	// limited is set when the expression charges an exprBudget, so its evaluation needs one.
@@ -166,7 +167,7 @@ func CompileExpr(src string) (*Expr, error) {
 	if ee := v.secretsError(src); ee != nil {
 		return nil, ee
 	}
-	e := &Expr{src: src, program: program, staticAll: v.staticAll, secrets: v.secretRefs(src), limited: v.limited, node: v.node}
+	e := &Expr{src: src, program: program, staticAll: v.staticAll, secrets: v.secretRefs(src), limited: v.limited, node: v.node, flow: v.flow, run: v.run}
 	if v.staticIdents > v.staticMembers {
 		e.staticAll = true
 	}
@@ -195,8 +196,8 @@ type exprPatcher struct {
 	secretMembers map[*ast.IdentifierNode]secretUse
 	// limit makes the patcher add the budget's calls; limited is set when there are any to add.
 	limit, limited bool
-	// node is set when the expression reads $node.
-	node bool
+	// node, flow and run are set when the expression reads $node, $flow or $run.
+	node, flow, run bool
 }
 
 type secretUse struct {
@@ -214,6 +215,10 @@ func (p *exprPatcher) Visit(node *ast.Node) {
 			p.staticIdents++
 		case "$node":
 			p.node = true
+		case "$flow":
+			p.flow = true
+		case "$run":
+			p.run = true
 		case "$secrets":
 			p.secretIdents = append(p.secretIdents, n)
 		}

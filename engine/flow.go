@@ -20,9 +20,12 @@ type Flow struct {
 	byName   map[string]*FlowNode
 	// secretNames are the secrets the flow's expressions name, sorted.
 	secretNames []string
-	// usesNode is set when an expression of the flow reads $node; runs of other flows do not
-	// build the node views it reads.
-	usesNode bool
+	// usesNode, usesFlow and usesRun are set when an expression of the flow reads $node,
+	// $flow or $run; runs of other flows do not build those values.
+	usesNode, usesFlow, usesRun bool
+	// hasLocks is set when a node of the flow has a lock: only then do runs keep what each
+	// node received, for the lock's recheck.
+	hasLocks bool
 }
 
 // Node returns the node with that name, or nil.

@@ -249,6 +249,7 @@ func (ld *loading) lock(f *Flow, n *FlowNode, v *jvalue) {
 	}
 	if ok {
 		n.Settings.Lock = spec
+		f.hasLocks = true
 	}
 }
 
@@ -416,9 +417,9 @@ func (ld *loading) node(f *Flow, i int, nv *jvalue) *FlowNode {
 	n.Impl = impl
 	keys := map[string]bool{}
 	for _, e := range params.Exprs() {
-		if e.node {
-			f.usesNode = true
-		}
+		f.usesNode = f.usesNode || e.node
+		f.usesFlow = f.usesFlow || e.flow
+		f.usesRun = f.usesRun || e.run
 		if e.staticAll {
 			n.staticAll = true
 		}

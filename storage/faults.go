@@ -35,9 +35,11 @@ func (s *SQLite) noteWrite(err error) error {
 	if !cannotWrite(err) {
 		return err
 	}
-	err = fmt.Errorf("%w: %w", engine.ErrStoreUnavailable, err)
-	s.faults.last.Store(&err)
-	return err
+	// A new variable: storing the address of the parameter would move every call's err to
+	// the heap, also the nil of every successful write.
+	unavailable := fmt.Errorf("%w: %w", engine.ErrStoreUnavailable, err)
+	s.faults.last.Store(&unavailable)
+	return unavailable
 }
 
 // cannotWrite reports whether err is SQLite saying the database takes no writes at all.
