@@ -342,6 +342,32 @@ func encodePorts(c itemJSON, ports [][]engine.Item, limit int) (out [][]byte, ke
 			size += 2
 		}
 	}
+	out, kept = make([][]byte, len(ports)), make([]int, len(ports))
+	if all, err := portsSize(c, ports, size); err != nil {
+		return nil, nil, false, err
+	} else if all <= limit {
+		// The usual case: everything fits. Each port's JSON is built at its final size.
+		for i, p := range ports {
+			if p == nil {
+				continue
+			}
+			n := 2 + max(len(p)-1, 0)
+			for _, item := range p {
+				e, _ := c.encode(item) // encoded by portsSize: no error, and cached
+				n += len(e)
+			}
+			b := append(make([]byte, 0, n), '[')
+			for j, item := range p {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				e, _ := c.encode(item)
+				b = append(b, e...)
+			}
+			out[i], kept[i] = append(b, ']'), len(p)
+		}
+		return out, kept, false, nil
+	}
 	items := make([][][]byte, len(ports))
 	open := make([]bool, len(ports))
 	for i, p := range ports {
@@ -374,8 +400,6 @@ func encodePorts(c itemJSON, ports [][]engine.Item, limit int) (out [][]byte, ke
 			more = true
 		}
 	}
-	out = make([][]byte, len(ports))
-	kept = make([]int, len(ports))
 	for i, p := range ports {
 		if p == nil {
 			continue
@@ -395,6 +419,25 @@ func encodePorts(c itemJSON, ports [][]engine.Item, limit int) (out [][]byte, ke
 		kept[i] = len(items[i])
 	}
 	return out, kept, cut, nil
+}
+
+// portsSize is the size of ports as encodePorts renders them when nothing is cut: skeleton
+// bytes plus every item's JSON and the commas between them. It encodes every item once.
+func portsSize(c itemJSON, ports [][]engine.Item, skeleton int) (int, error) {
+	size := skeleton
+	for i, p := range ports {
+		for j, item := range p {
+			e, err := c.encode(item)
+			if err != nil {
+				return 0, fmt.Errorf("port %d item %d: %w", i, j, err)
+			}
+			size += len(e)
+			if j > 0 {
+				size++
+			}
+		}
+	}
+	return size, nil
 }
 
 var _ engine.RunReader = (*SQLite)(nil)
