@@ -26,17 +26,25 @@ type Instance struct {
 // several processes (PostgreSQL) implements it; a store only one process opens (SQLite) does
 // not need to.
 //
-// Times are passed in rather than read from the clock so that every decision is made against
-// one reading; implementations compare them with the stored times only.
+// Times are passed in rather than read from the clock so that every decision a process makes
+// is made against one reading of its clock. A store shared by processes on several hosts may
+// instead anchor them on a clock of its own, so that skew between the processes' clocks does
+// not matter: it keeps the durations the caller passes (Expires − SeenAt, expires − now) and
+// judges liveness and expiry by its own time, ignoring the caller's now. Callers must
+// therefore rely only on those durations, never on the exact times they pass being stored or
+// compared; the Expires and SeenAt that Instances returns may be on the store's clock, and a
+// duration that is not positive may be rejected as an error.
 type Coordinator interface {
-	// Heartbeat records inst as alive until inst.Expires, inserting or replacing its entry.
+	// Heartbeat records inst as alive until inst.Expires (for Expires − SeenAt, on a store
+	// that uses its own clock), inserting or replacing its entry.
 	Heartbeat(ctx context.Context, inst Instance) error
 	// Instances lists the instances whose heartbeat has not expired at now, oldest first.
 	Instances(ctx context.Context, now time.Time) ([]Instance, error)
 	// Leave removes the instance's entry and releases its leases, at a clean shutdown.
 	Leave(ctx context.Context, id string) error
-	// AcquireLease takes the named lease for holder until expires when it is free or expired
-	// at now, or renews it when holder already holds it. It reports whether holder holds the
+	// AcquireLease takes the named lease for holder until expires (for expires − now, on a
+	// store that uses its own clock) when it is free or expired at now, or renews it when
+	// holder already holds it. It reports whether holder holds the
 	// lease afterwards.
 	AcquireLease(ctx context.Context, name, holder string, now, expires time.Time) (bool, error)
 	// ReleaseLease gives the lease up when holder holds it; otherwise it does nothing.

@@ -16,8 +16,32 @@ import (
 // can disagree about who fires a tick.
 const tickRetention = 24 * time.Hour
 
-// Heartbeat records inst as alive until inst.Expires, inserting or replacing its entry.
+// dbNow is the database server's clock in Unix microseconds, the unit of every time column.
+// Every expiry is anchored on it and compared with it, so that the instances' clocks — which
+// may disagree by minutes — never decide who is alive or who holds a lease: only the
+// durations the callers pass count. now() is fixed for the statement (these run outside an
+// explicit transaction), so one statement reads one time however often it names it.
+const dbNow = `(floor(extract(epoch FROM now()) * 1000000))::bigint`
+
+// ttlOf is the duration between a caller's now and expires, which the store anchors on its
+// own clock; an expiry not after now, or less than the columns' microsecond apart, is an error.
+func ttlOf(now, expires time.Time) (time.Duration, error) {
+	ttl := expires.Sub(now)
+	if ttl < time.Microsecond {
+		return 0, fmt.Errorf("expiry %s is %s after now %s; want at least 1µs",
+			expires.Format(time.RFC3339Nano), ttl, now.Format(time.RFC3339Nano))
+	}
+	return ttl, nil
+}
+
+// Heartbeat records inst as alive for inst.Expires − inst.SeenAt from the database's current
+// time, inserting or replacing its entry: the entry's SeenAt and Expires are read on the
+// database's clock, not the caller's. StartedAt is stored as given.
 func (s *Store) Heartbeat(ctx context.Context, inst engine.Instance) error {
+	ttl, err := ttlOf(inst.SeenAt, inst.Expires)
+	if err != nil {
+		return fmt.Errorf("heartbeat of %s: %w", inst.ID, err)
+	}
 	flows := inst.Flows
 	if flows == nil {
 		flows = map[string]string{}
@@ -28,23 +52,22 @@ func (s *Store) Heartbeat(ctx context.Context, inst engine.Instance) error {
 	}
 	if _, err := s.db.Exec(ctx, `
 INSERT INTO instances (id, host, pid, started_at, seen_at, expires, flows)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+VALUES ($1, $2, $3, $4, `+dbNow+`, `+dbNow+` + $5, $6)
 ON CONFLICT (id) DO UPDATE
 SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
 	seen_at = excluded.seen_at, expires = excluded.expires, flows = excluded.flows`,
-		inst.ID, inst.Host, inst.PID, inst.StartedAt.UnixMicro(), inst.SeenAt.UnixMicro(),
-		inst.Expires.UnixMicro(), string(doc)); err != nil {
+		inst.ID, inst.Host, inst.PID, inst.StartedAt.UnixMicro(), ttl.Microseconds(), string(doc)); err != nil {
 		return fmt.Errorf("heartbeat of %s: %w", inst.ID, unavailable(err))
 	}
 	return nil
 }
 
-// Instances lists the instances whose heartbeat has not expired at now, oldest first (by
-// start, then id).
-func (s *Store) Instances(ctx context.Context, now time.Time) ([]engine.Instance, error) {
+// Instances lists the instances whose heartbeat has not expired by the database's clock,
+// oldest first (by start, then id); the caller's now is not used.
+func (s *Store) Instances(ctx context.Context, _ time.Time) ([]engine.Instance, error) {
 	rows, err := s.db.Query(ctx, `
 SELECT id, host, pid, started_at, seen_at, expires, flows::text FROM instances
-WHERE expires > $1 ORDER BY started_at, id`, now.UnixMicro())
+WHERE expires > `+dbNow+` ORDER BY started_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", unavailable(err))
 	}
@@ -89,15 +112,20 @@ func (s *Store) Leave(ctx context.Context, id string) error {
 	return nil
 }
 
-// AcquireLease takes the named lease for holder until expires when it is free or expired at
-// now, or renews it when holder holds it, in one statement: of two instances racing for it,
-// one wins. It reports whether holder holds the lease afterwards.
+// AcquireLease takes the named lease for holder, for expires − now from the database's
+// current time, when it is free or expired by the database's clock, or renews it when holder
+// holds it, in one statement: of two instances racing for it, one wins. It reports whether
+// holder holds the lease afterwards.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, now, expires time.Time) (bool, error) {
+	ttl, err := ttlOf(now, expires)
+	if err != nil {
+		return false, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
 	rows, err := s.db.Query(ctx, `
-INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
+INSERT INTO leases (name, holder, expires) VALUES ($1, $2, `+dbNow+` + $3)
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
-WHERE leases.holder = excluded.holder OR leases.expires <= $4
-RETURNING holder`, name, holder, expires.UnixMicro(), now.UnixMicro())
+WHERE leases.holder = excluded.holder OR leases.expires <= `+dbNow+`
+RETURNING holder`, name, holder, ttl.Microseconds())
 	if err != nil {
 		return false, fmt.Errorf("acquire lease %s: %w", name, unavailable(err))
 	}
@@ -138,9 +166,10 @@ ON CONFLICT DO NOTHING`, flowID, trigger, tick.UnixMicro(), holder)
 	return claimed, nil
 }
 
-// RecoverRuns marks as crashed the runs still running that were started by an instance with
-// no live heartbeat at now — runs of an instance that never beat included — and returns how
-// many it marked. Each run's error names the instance. Each run marked is announced on
+// RecoverRuns marks as crashed, finished at now, the runs still running that were started by
+// an instance with no live heartbeat by the database's clock — runs of an instance that never
+// beat included — and returns how many it marked. now is only the runs' finish time, on the
+// caller's clock like the times of the runs it records. Each run's error names the instance. Each run marked is announced on
 // runsChannel (notify.go) without an origin, in the same statement: no instance has told
 // its pages about it.
 func (s *Store) RecoverRuns(ctx context.Context, now time.Time) (int, error) {
@@ -150,12 +179,12 @@ WITH w AS (
 		error = CASE WHEN instance_id = '' THEN $3
 			ELSE 'flowd instance ' || instance_id || ' stopped while the run was in progress' END
 	WHERE status = $4 AND NOT EXISTS (
-		SELECT 1 FROM instances i WHERE i.id = runs.instance_id AND i.expires > $5)
+		SELECT 1 FROM instances i WHERE i.id = runs.instance_id AND i.expires > `+dbNow+`)
 	RETURNING id, flow_id),
 n AS (SELECT jsonb_build_object('id', id, 'status', $1::text) AS short,
 	jsonb_build_object('id', id, 'status', $1::text, 'flowId', flow_id) AS long FROM w)
-SELECT pg_notify('`+runsChannel+`', CASE WHEN octet_length(long::text) <= $6 THEN long ELSE short END::text) FROM n`,
-		string(engine.StatusCrashed), now.UnixMicro(), storage.CrashedRunError, string(engine.StatusRunning), now.UnixMicro(), maxNoticeBytes)
+SELECT pg_notify('`+runsChannel+`', CASE WHEN octet_length(long::text) <= $5 THEN long ELSE short END::text) FROM n`,
+		string(engine.StatusCrashed), now.UnixMicro(), storage.CrashedRunError, string(engine.StatusRunning), maxNoticeBytes)
 	if err != nil {
 		return 0, fmt.Errorf("recover runs: %w", unavailable(err))
 	}
