@@ -167,7 +167,8 @@ SELECT count(*), count(*) FILTER (WHERE status IN ($1, $2)) FROM runs WHERE flow
 }
 
 // MarkCrashed ends, with status crashed and finished at at, every running run whose instance
-// has no live heartbeat at at — all of them when no instance heartbeats — and returns how
+// has no live heartbeat by the database's clock — all of them when no instance heartbeats —
+// and returns how
 // many it ended. A process calls it at start-up, as with SQLite; in a cluster the runs of
 // live instances are left alone. It is RecoverRuns under storage.Backend's name.
 func (s *Store) MarkCrashed(ctx context.Context, at time.Time) (int, error) {
