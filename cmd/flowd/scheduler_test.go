@@ -607,6 +607,8 @@ func TestSchedulerPauseAndResume(t *testing.T) {
 		if n := len(s.cron.Entries()); n != 1 {
 			t.Fatalf("%d cron entries after Resume, want 1", n)
 		}
+		// A tick due while that run still holds the trigger's guard would be skipped.
+		awaitIdle(t, s, "late", "Every")
 	})
 	t.Run("pause removes the entries, resume plans afresh", func(t *testing.T) {
 		s.Pause()
@@ -695,4 +697,15 @@ func (f fanout) Handle(ctx context.Context, r slog.Record) error {
 		_ = h.Handle(ctx, r)
 	}
 	return nil
+}
+
+// awaitIdle waits until no run of the trigger holds its overlap guard.
+func awaitIdle(t *testing.T, s *scheduler, flow, node string) {
+	t.Helper()
+	eventually(t, "the trigger's run to end", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		g := s.guards[triggerKey{flow, node}]
+		return g == nil || !g.running
+	})
 }
