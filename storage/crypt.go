@@ -262,7 +262,7 @@ func (s *SealedStore) LoadStatic(ctx context.Context, flowID string) (map[string
 
 // Static is Backend.Static with every value opened.
 func (s *SealedStore) Static(ctx context.Context, flowID string) (map[string]any, error) {
-	return staticValues(s.LoadStatic(ctx, flowID))
+	return StaticValues(s.LoadStatic(ctx, flowID))
 }
 
 // CommitStatic is Backend.CommitStatic with each change's After sealed; c is not modified but

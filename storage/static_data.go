@@ -73,11 +73,11 @@ WHERE flow_id = ? AND value IS NOT NULL`, flowID)
 // Static returns the flow's static data as one JSON object, without versions; an empty map
 // when the flow has none.
 func (s *SQLite) Static(ctx context.Context, flowID string) (map[string]any, error) {
-	return staticValues(s.LoadStatic(ctx, flowID))
+	return StaticValues(s.LoadStatic(ctx, flowID))
 }
 
-// staticValues drops the versions of loaded static data.
-func staticValues(loaded map[string]engine.StaticValue, err error) (map[string]any, error) {
+// StaticValues drops the versions of loaded static data: a store's Static from its LoadStatic.
+func StaticValues(loaded map[string]engine.StaticValue, err error) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}

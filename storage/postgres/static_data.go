@@ -47,15 +47,7 @@ SELECT key, value, version FROM static_data WHERE flow_id = $1 AND value IS NOT 
 // Static returns the flow's static data as one JSON object, without versions; an empty map
 // when the flow has none.
 func (s *Store) Static(ctx context.Context, flowID string) (map[string]any, error) {
-	loaded, err := s.LoadStatic(ctx, flowID)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]any, len(loaded))
-	for k, sv := range loaded {
-		out[k] = sv.Value
-	}
-	return out, nil
+	return storage.StaticValues(s.LoadStatic(ctx, flowID))
 }
 
 // CommitStatic applies c in one transaction, or nothing of it, with storage.SQLite's
