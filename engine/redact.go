@@ -10,7 +10,10 @@ import (
 // Redacted returns the record as it is stored and shown: every node's input, output, error
 // and static-data changes, and the run's error, redacted by the Executor's Redactor — no
 // secret value, nothing under a sensitive key (a static-data change under a sensitive key
-// hides both sides), no credential in text. It is a copy; r is not changed. A record that
+// hides both sides), no credential in text. It is a new record and r is not changed, but the
+// items and parts of items with nothing to mask are r's own, not copies: neither record's
+// items may be changed afterwards (nothing does: a run's items are done with when it ends,
+// and the record is encoded by the store or for output). A record that
 // Executor.Run did not return (one read from a store, redacted when it was written) is
 // returned as it is.
 func (r *Run) Redacted() *Run {
@@ -89,7 +92,9 @@ func redactItems(red *redact.Redactor, items []Item, done map[uintptr]Item) []It
 		key := reflect.ValueOf(it).Pointer()
 		c, ok := done[key]
 		if !ok {
-			c = red.Object(it)
+			// Shared, not copied, where nothing is masked: the record is encoded and dropped
+			// while nobody changes the items any more.
+			c = red.ObjectShared(it)
 			done[key] = c
 		}
 		out[i] = c

@@ -337,3 +337,60 @@ func BenchmarkCredentialSpans(b *testing.B) {
 		})
 	}
 }
+
+// ObjectShared masks what Object masks, changes nothing it is given, and hands back the
+// parts with nothing to mask as they are.
+func TestObjectShared(t *testing.T) {
+	r := &Redactor{keys: CurrentKeys()}
+	t.Run("masks as Object does", func(t *testing.T) {
+		in := map[string]any{
+			"user":    map[string]any{"name": "ada", "credentials": map[string]any{"password": "p1"}},
+			"items":   []any{map[string]any{"accessToken": "t1", "at": "2030"}, []any{map[string]any{"apiKey": []any{"k1"}}}},
+			"headers": []any{map[string]any{"name": "X-API-Key", "value": "k3"}, map[string]any{"name": "Accept", "value": "*/*"}},
+			"note":    "sent Bearer zzz",
+			jwtA:      "a key that is a credential",
+			"ok":      true,
+		}
+		orig := deepCopyJSON(t, in)
+		if got, want := r.ObjectShared(in), r.Object(in); !reflect.DeepEqual(got, want) {
+			t.Errorf("ObjectShared:\n got %#v\nwant %#v", got, want)
+		}
+		if now := deepCopyJSON(t, in); !reflect.DeepEqual(now, orig) {
+			t.Errorf("ObjectShared changed its input:\n now %#v\nwas %#v", now, orig)
+		}
+	})
+	t.Run("shares what has nothing to mask", func(t *testing.T) {
+		clean := map[string]any{"body": map[string]any{"list": []any{"x", int64(2)}}, "n": int64(1), "none": nil}
+		if got := r.ObjectShared(clean); reflect.ValueOf(got).UnsafePointer() != reflect.ValueOf(clean).UnsafePointer() {
+			t.Errorf("an item with nothing to mask was copied: %#v", got)
+		}
+		in := map[string]any{"keep": clean, "login": map[string]any{"password": "p"}}
+		got := r.ObjectShared(in)
+		if reflect.ValueOf(got).UnsafePointer() == reflect.ValueOf(in).UnsafePointer() {
+			t.Fatal("an item with a secret was returned as it is")
+		}
+		if reflect.ValueOf(got["keep"]).UnsafePointer() != reflect.ValueOf(clean).UnsafePointer() {
+			t.Error("the part with nothing to mask was copied")
+		}
+		if got["login"].(map[string]any)["password"] != Mask || in["login"].(map[string]any)["password"] != "p" {
+			t.Errorf("secret: got %v, input now %v", got["login"], in["login"])
+		}
+	})
+	t.Run("a secret 5,000 levels down", func(t *testing.T) {
+		// Each level masks its changed child once: a walk that masked it again for the copy
+		// would take 2^5000 steps.
+		const depth = 5_000
+		var v any = map[string]any{"password": "deep-secret", "ok": "leaf"}
+		for range depth - 1 {
+			v = []any{map[string]any{"a": v, "sibling": map[string]any{"x": "y"}}}
+		}
+		got := any(r.ObjectShared(map[string]any{"root": v}))
+		got = got.(map[string]any)["root"]
+		for range depth - 1 {
+			got = got.([]any)[0].(map[string]any)["a"]
+		}
+		if want := map[string]any{"password": Mask, "ok": "leaf"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("innermost value = %#v, want %#v", got, want)
+		}
+	})
+}

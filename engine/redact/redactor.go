@@ -171,6 +171,22 @@ func (r *Redactor) Object(v map[string]any) map[string]any {
 	return out
 }
 
+// ObjectShared is Object without copying what needs no masking: where nothing in an object or
+// array is masked, the result holds that object or array itself, and when nothing in v is, it
+// is v. It is for a caller that changes neither v nor the result afterwards — a finished run's
+// record on its way to the store — and saves copying every item of every run.
+func (r *Redactor) ObjectShared(v map[string]any) map[string]any {
+	if v == nil {
+		return nil
+	}
+	m := masker{r: r.orDefault(), share: true}
+	out := m.object(v, 0)
+	if m.failed {
+		return map[string]any{"redacted": Mask}
+	}
+	return out
+}
+
 // Under redacts v as the value found under key k: Mask when k is sensitive (and v is not
 // null or ""), else Value(v).
 func (r *Redactor) Under(k string, v any) any {

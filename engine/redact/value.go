@@ -3,6 +3,7 @@ package redact
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strconv"
 )
 
@@ -68,6 +69,29 @@ func String(s string) string { return maskText(s, CurrentKeys()) }
 type masker struct {
 	r      *Redactor
 	failed bool
+	// share returns the objects and arrays in which nothing is masked as they are, rather
+	// than copies (Redactor.ObjectShared).
+	share bool
+}
+
+// unchanged reports whether the masker returned v as it is: the same string or scalar, or
+// the same object or array (same map, same backing array).
+func unchanged(masked, v any) bool {
+	switch x := v.(type) {
+	case nil, bool, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16,
+		uint32, uint64, uintptr, json.Number, string:
+		return masked == v
+	case map[string]any:
+		m, ok := masked.(map[string]any)
+		return ok && len(m) == len(x) && (len(x) == 0 || reflect.ValueOf(m).UnsafePointer() == reflect.ValueOf(x).UnsafePointer())
+	case []any:
+		s, ok := masked.([]any)
+		return ok && len(s) == len(x) && (len(x) == 0 || &s[0] == &x[0])
+	case []map[string]any:
+		s, ok := masked.([]map[string]any)
+		return ok && len(s) == len(x) && (len(x) == 0 || &s[0] == &x[0])
+	}
+	return false
 }
 
 func (m *masker) value(v any, depth int) any {
@@ -90,9 +114,22 @@ func (m *masker) value(v any, depth int) any {
 		if x == nil {
 			return x
 		}
+		first, masked := -1, any(nil)
+		if m.share {
+			if first, masked = m.firstChange(x, depth); first < 0 {
+				return x
+			}
+		}
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = m.value(e, depth+1)
+			switch {
+			case i < first:
+				out[i] = e // unchanged by masking
+			case i == first:
+				out[i] = masked
+			default:
+				out[i] = m.value(e, depth+1)
+			}
 		}
 		return out
 	case []map[string]any:
@@ -119,11 +156,23 @@ func (m *masker) object(x map[string]any, depth int) map[string]any {
 	}
 	keys := m.r.keys
 	pair := namesSecret(x, keys)
+	var changedKey string
+	var changedValue any // the masked value of changedKey's entry; nil: mask it in the copy
+	if m.share {
+		k, mv, ok := m.firstChangeObject(x, pair, depth)
+		if !ok {
+			return x
+		}
+		changedKey, changedValue = k, mv
+	}
 	out := make(map[string]any, len(x))
 	for k, e := range x {
-		if hiddenEntry(k, e, pair, keys) {
+		switch {
+		case hiddenEntry(k, e, pair, keys):
 			e = Mask
-		} else {
+		case m.share && k == changedKey && changedValue != nil:
+			e = changedValue
+		default:
 			e = m.value(e, depth+1)
 		}
 		if mk := m.r.String(k); mk != k {
@@ -140,6 +189,35 @@ func (m *masker) object(x map[string]any, depth int) map[string]any {
 		out[k] = e
 	}
 	return out
+}
+
+// firstChange masks array x's elements in order up to the first that changes (share mode)
+// and returns its index and masked value; -1 when none does, and x is kept as it is. Each
+// element is masked once: the ones before it are unchanged, so the copy takes them as they
+// are.
+func (m *masker) firstChange(x []any, depth int) (int, any) {
+	for i, e := range x {
+		if me := m.value(e, depth+1); m.failed || !unchanged(me, e) {
+			return i, me
+		}
+	}
+	return -1, nil
+}
+
+// firstChangeObject is firstChange for object x, whose pair is namesSecret(x): the key of
+// the first entry whose key or value masking changes, and the value masked; ok is false
+// when none does. The copy masks the other entries again, which for the unchanged ones
+// costs one more walk and no copy.
+func (m *masker) firstChangeObject(x map[string]any, pair bool, depth int) (key string, masked any, ok bool) {
+	for k, e := range x {
+		if hiddenEntry(k, e, pair, m.r.keys) || m.r.String(k) != k {
+			return k, nil, true // the copy decides what the entry becomes
+		}
+		if me := m.value(e, depth+1); m.failed || !unchanged(me, e) {
+			return k, me, true
+		}
+	}
+	return "", nil, false
 }
 
 // Plain converts v of a type the masker does not walk (a struct, []string,
