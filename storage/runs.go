@@ -346,25 +346,15 @@ func encodePorts(c itemJSON, ports [][]engine.Item, limit int) (out [][]byte, ke
 	if all, err := portsSize(c, ports, size); err != nil {
 		return nil, nil, false, err
 	} else if all <= limit {
-		// The usual case: everything fits. Each port's JSON is built at its final size.
+		// The usual case: everything fits, so each port is an array of all its items (their
+		// JSON cached by portsSize).
 		for i, p := range ports {
 			if p == nil {
 				continue
 			}
-			n := 2 + max(len(p)-1, 0)
-			for _, item := range p {
-				e, _ := c.encode(item) // encoded by portsSize: no error, and cached
-				n += len(e)
+			if out[i], kept[i], _, err = encodeItems(c, p, limit); err != nil {
+				return nil, nil, false, err
 			}
-			b := append(make([]byte, 0, n), '[')
-			for j, item := range p {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				e, _ := c.encode(item)
-				b = append(b, e...)
-			}
-			out[i], kept[i] = append(b, ']'), len(p)
 		}
 		return out, kept, false, nil
 	}
