@@ -37,27 +37,25 @@ type staticCache struct {
 	checked     time.Time
 }
 
-// get returns a copy of the flow's cached static data, and false when it is not cached or the
-// cache may have missed a write from outside (then the caller checks and reads).
-func (c *staticCache) get(flowID string, now time.Time) (map[string]engine.StaticValue, bool) {
+// get returns a copy of the flow's cached static data when it may be served (hit). On a
+// miss it says whether the data version was read within staticStaleness of now (fresh; if not,
+// the caller reads it first, as a write from outside may have been missed) and the current
+// generation, which the caller passes to put with what it reads.
+func (c *staticCache) get(flowID string, now time.Time) (m map[string]engine.StaticValue, hit, fresh bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.checked.IsZero() || now.Sub(c.checked) > staticStaleness {
-		return nil, false
+	fresh = !c.checked.IsZero() && now.Sub(c.checked) <= staticStaleness
+	if cached, ok := c.flows[flowID]; ok && fresh {
+		return maps.Clone(cached), true, true, c.gen
 	}
-	m, ok := c.flows[flowID]
-	if !ok {
-		return nil, false
-	}
-	return maps.Clone(m), true
+	return nil, false, fresh, c.gen
 }
 
-// fresh reports whether the data version was read within staticStaleness of now, and the
-// current generation, which the caller passes to put with what it reads.
-func (c *staticCache) fresh(now time.Time) (bool, uint64) {
+// generation is the current generation (see get).
+func (c *staticCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.checked.IsZero() && now.Sub(c.checked) <= staticStaleness, c.gen
+	return c.gen
 }
 
 // put keeps a copy of what a read found, unless a drop came after the read began (gen).

@@ -22,16 +22,16 @@ func (s *SQLite) LoadStatic(ctx context.Context, flowID string) (map[string]engi
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load static data of %s: %w", flowID, err)
 	}
-	now := time.Now()
-	if m, ok := s.static.get(flowID, now); ok {
+	m, hit, fresh, gen := s.static.get(flowID, time.Now())
+	if hit {
 		return m, nil
 	}
-	if fresh, _ := s.static.fresh(now); !fresh {
+	if !fresh {
 		if err := s.checkDataVersion(context.WithoutCancel(ctx)); err != nil {
 			return nil, fmt.Errorf("load static data of %s: %w", flowID, err)
 		}
+		gen = s.static.generation() // the check drops everything when another process wrote
 	}
-	_, gen := s.static.fresh(now)
 	m, err := s.loadStatic(ctx, flowID)
 	if err != nil {
 		return nil, err
