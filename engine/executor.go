@@ -547,8 +547,7 @@ func (e *execution) node(ctx context.Context, n *FlowNode, items []Item) (NodeRu
 	}
 	if n.Type.SideEffects && e.store != nil {
 		// What the node does outside cannot be undone: its run must be on record first.
-		if err := e.created(); err != nil {
-			err = fmt.Errorf("record start of run %s: %w", e.run.ID, err)
+		if err := e.recorded(); err != nil {
 			nr.Error = err.Error()
 			return finish(make([][]Item, len(n.Ports)), StatusError, &NodeError{Flow: e.flow.ID, Node: n.Name, Type: n.Type.Name, Err: err})
 		}
@@ -673,13 +672,22 @@ func (e *execution) commitStatic(ctx context.Context, n *FlowNode, s *StaticView
 		return nil
 	}
 	// Static data is durable once committed; its run's record must be there first.
-	if err := e.created(); err != nil {
-		return fmt.Errorf("record start of run %s: %w", e.run.ID, err)
+	if err := e.recorded(); err != nil {
+		return err
 	}
 	if err := e.store.CommitStatic(ctx, c); err != nil {
 		return err // the store says what it was committing
 	}
 	nr.Static = c.Changes
+	return nil
+}
+
+// recorded waits for the run's start record, which must be in the store before anything of
+// the run that outlives it: a static-data commit, an action outside flowd.
+func (e *execution) recorded() error {
+	if err := e.created(); err != nil {
+		return fmt.Errorf("record start of run %s: %w", e.run.ID, err)
+	}
 	return nil
 }
 
