@@ -38,10 +38,7 @@ func startCheckpointer(ctx context.Context, abs string) (*checkpointer, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
+	oneConn(db)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, err

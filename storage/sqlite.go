@@ -93,10 +93,7 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
+	oneConn(w)
 
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -156,6 +153,15 @@ func open(ctx context.Context, path string) (*SQLite, error) {
 func dsn(abs string, opts url.Values) string {
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: opts.Encode()}
 	return u.String()
+}
+
+// oneConn makes db a pool of one connection, kept open for the store's life: the write
+// connection (one writer at a time, statements prepared on it) and the checkpointer's.
+func oneConn(db *sql.DB) {
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
 }
 
 // Path is the absolute path of the database file.
