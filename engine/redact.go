@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"reflect"
+	"unsafe"
 
 	"github.com/flowd/flowd/engine/redact"
 )
@@ -55,13 +56,7 @@ func redactRun(red *redact.Redactor, r *Run) *Run {
 	for i := range r.Nodes {
 		nr := r.Nodes[i]
 		nr.Input = redactItems(red, nr.Input, done)
-		if nr.Output != nil {
-			ports := make([][]Item, len(nr.Output))
-			for p, items := range nr.Output {
-				ports[p] = redactItems(red, items, done)
-			}
-			nr.Output = ports
-		}
+		nr.Output = redactPorts(red, nr.Output, done)
 		nr.Error = red.Message(nr.Error)
 		if nr.Static != nil {
 			changes := make([]StaticChange, len(nr.Static))
@@ -77,27 +72,57 @@ func redactRun(red *redact.Redactor, r *Run) *Run {
 	return &out
 }
 
-// redactItems redacts items; done holds the redacted copies of items already seen, by the
-// identity of their maps, so that an item passed from node to node is redacted once.
-func redactItems(red *redact.Redactor, items []Item, done map[uintptr]Item) []Item {
-	if items == nil {
-		return nil
-	}
-	out := make([]Item, len(items))
-	for i, it := range items {
-		if it == nil {
-			out[i] = red.Object(it)
-			continue
+// redactPorts redacts the items of each port; it returns ports itself when no item changed.
+func redactPorts(red *redact.Redactor, ports [][]Item, done map[uintptr]Item) [][]Item {
+	var out [][]Item // nil while every port is its own redaction
+	for p, items := range ports {
+		r := redactItems(red, items, done)
+		if out == nil {
+			if unsafe.SliceData(r) == unsafe.SliceData(items) {
+				continue
+			}
+			out = make([][]Item, len(ports))
+			copy(out, ports[:p])
 		}
-		key := reflect.ValueOf(it).Pointer()
-		c, ok := done[key]
-		if !ok {
-			// Shared, not copied, where nothing is masked: the record is encoded and dropped
-			// while nobody changes the items any more.
-			c = red.ObjectShared(it)
-			done[key] = c
+		out[p] = r
+	}
+	if out == nil {
+		return ports
+	}
+	return out
+}
+
+// redactItems redacts items; done holds the redacted copies of items already seen, by the
+// identity of their maps, so that an item passed from node to node is redacted once. It
+// returns items itself when no item changed.
+func redactItems(red *redact.Redactor, items []Item, done map[uintptr]Item) []Item {
+	var out []Item // nil while every item is its own redaction
+	for i, it := range items {
+		var c Item
+		if it != nil {
+			key := reflect.ValueOf(it).Pointer()
+			var ok bool
+			if c, ok = done[key]; !ok {
+				// Shared, not copied, where nothing is masked: the record is encoded and
+				// dropped while nobody changes the items any more.
+				c = red.ObjectShared(it)
+				done[key] = c
+			}
+			if out == nil && reflect.ValueOf(c).Pointer() == key {
+				continue
+			}
+		}
+		if out == nil {
+			if c == nil {
+				continue // nil stays nil
+			}
+			out = make([]Item, len(items))
+			copy(out, items[:i])
 		}
 		out[i] = c
+	}
+	if out == nil {
+		return items
 	}
 	return out
 }

@@ -215,3 +215,37 @@ func TestRunWithoutSecretsOrRedactorStoresAsItIs(t *testing.T) {
 		t.Errorf("stored %v", got)
 	}
 }
+
+func TestRedactedSharesWhatItDoesNotMask(t *testing.T) {
+	x, _ := secretExecutor(t)
+	f := mustLoad(t, `{"id": "mixed", "nodes": [
+		{"name": "t", "type": "trigger"},
+		{"name": "call", "type": "emit", "parameters": {"items": [{"n": 1}, {"password": "hunter2hunter2"}, {"n": 3}]}},
+		{"name": "out", "type": "pass"}
+	], "connections": {"t": ["call"], "call": ["out"]}}`)
+	live, err := x.Run(context.Background(), f, RunRequest{Items: []Item{{"plain": "text"}}})
+	if err != nil || live.Status != StatusSuccess {
+		t.Fatalf("run: %v %s %s", err, live.Status, live.Error)
+	}
+	stored := live.Redacted()
+	same := func(a, b []Item) bool { return len(a) > 0 && &a[0] == &b[0] }
+	// Nothing to mask: the trigger's items and ports are the live ones.
+	if !same(stored.Nodes[0].Input, live.Nodes[0].Input) || !same(stored.Nodes[0].Output[0], live.Nodes[0].Output[0]) {
+		t.Error("the trigger's items were copied, with nothing to mask")
+	}
+	// One item masked: a new list, with the other items shared and the live one untouched.
+	for _, got := range [][]Item{stored.Nodes[1].Output[0], stored.Nodes[2].Input, stored.Nodes[2].Output[0]} {
+		if same(got, live.Nodes[1].Output[0]) {
+			t.Fatal("a list with a masked item is the live list")
+		}
+		if got[1]["password"] != redact.Mask || got[0]["n"] != int64(1) || got[2]["n"] != int64(3) {
+			t.Errorf("stored items = %v", got)
+		}
+		if reflect.ValueOf(got[0]).Pointer() != reflect.ValueOf(live.Nodes[1].Output[0][0]).Pointer() {
+			t.Error("an item with nothing to mask was copied")
+		}
+	}
+	if live.Nodes[1].Output[0][1]["password"] != "hunter2hunter2" {
+		t.Error("redaction changed the live record")
+	}
+}
