@@ -168,6 +168,15 @@ func (x *Executor) redactError(err error) string {
 }
 
 // secretsFor is $secrets for a run of f: the secrets f names that x.Secrets has.
+// secretValues is $secrets for node n: the flow's secrets, looked up when a node that names
+// one first runs. A node that names none gets nil, and most runs look up none.
+func (e *execution) secretValues(n *FlowNode) map[string]any {
+	if e.secrets == nil && n != nil && n.readsSecrets {
+		e.secrets = e.x.secretsFor(e.flow)
+	}
+	return e.secrets
+}
+
 func (x *Executor) secretsFor(f *Flow) map[string]any {
 	out := make(map[string]any, len(f.secretNames))
 	if x.Secrets == nil {
@@ -281,7 +290,6 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		run:     run,
 		store:   x.Store,
 		osEnv:   x.exprEnv(),
-		secrets: x.secretsFor(f),
 		created: created,
 	}
 	if f.usesNode {

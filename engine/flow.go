@@ -66,9 +66,10 @@ type FlowNode struct {
 	// Inputs counts the connections into this node.
 	Inputs int
 
-	readsStatic bool
-	staticKeys  []string
-	staticAll   bool
+	readsStatic  bool
+	readsSecrets bool // an expression names $secrets
+	staticKeys   []string
+	staticAll    bool
 }
 
 // OnError is what happens when a node fails.

@@ -38,7 +38,7 @@ func (in *Input) Env(ctx context.Context, i int) (*Env, error) {
 	if in.exec != nil {
 		env.Node = in.exec.nodeOut
 		env.OSEnv = in.exec.osEnv
-		env.Secrets = in.exec.secrets
+		env.Secrets = in.exec.secretValues(in.fnode)
 		env.Flow = in.exec.flowInfo
 		env.Run = in.exec.runInfo
 	}

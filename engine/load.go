@@ -429,6 +429,7 @@ func (ld *loading) node(f *Flow, i int, nv *jvalue) *FlowNode {
 		for _, k := range e.staticKeys {
 			keys[k] = true
 		}
+		n.readsSecrets = n.readsSecrets || len(e.secrets) > 0
 		for _, ref := range e.secrets {
 			if !contains(f.secretNames, ref.name) {
 				f.secretNames = append(f.secretNames, ref.name)
