@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -70,7 +71,7 @@ func encodeNodes(r *engine.Run) ([]byte, error) {
 	if len(r.Nodes) == 0 {
 		return nil, nil
 	}
-	e := payloads{seed: maphash.MakeSeed(), first: map[uint64]int{}, items: itemJSON{}}
+	e := payloads{seed: maphash.MakeSeed(), first: map[uint64]int{}, items: itemJSON{}, lists: map[itemList]int{}}
 	base := r.StartedAt.UnixMicro()
 	b := make([]byte, 0, 1024)
 	b = append(b, '[')
@@ -93,6 +94,45 @@ type payloads struct {
 	first map[uint64]int // hash of a payload's JSON → number of its first appearance
 	all   [][]byte       // every payload's JSON, by number
 	items itemJSON
+	// lists maps an item list written whole to its payload's number. A node's input is
+	// mostly the very list its upstream node sent, and a noOp sends on the list it got:
+	// the list's identity stands for its JSON, as an item's does in itemJSON.
+	lists map[itemList]int
+}
+
+// itemList is the identity of a list of items: where its elements are, and how many.
+type itemList struct {
+	first *engine.Item
+	n     int
+}
+
+func listOf(items []engine.Item) itemList { return itemList{unsafe.SliceData(items), len(items)} }
+
+// again appends to b payload k, written earlier in this run, as the next payload.
+func (e *payloads) again(b []byte, k int) []byte {
+	p := e.all[k]
+	e.all = append(e.all, p)
+	if len(p) < minRefBytes {
+		return append(b, p...)
+	}
+	return strconv.AppendInt(b, int64(k), 10)
+}
+
+// list appends items as the next payload, whole or cut to MaxPayloadBytes; it returns how
+// many items it stored and whether it cut.
+func (e *payloads) list(b []byte, items []engine.Item) ([]byte, int, bool, error) {
+	id := listOf(items)
+	if k, ok := e.lists[id]; ok {
+		return e.again(b, k), len(items), false, nil
+	}
+	p, n, cut, err := encodeItems(e.items, items, MaxPayloadBytes)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if !cut {
+		e.lists[id] = len(e.all)
+	}
+	return e.add(b, p), n, cut, nil
 }
 
 // minRefBytes is the shortest payload worth a reference: shorter ones are stored inline.
@@ -113,6 +153,48 @@ func (e *payloads) add(b, p []byte) []byte {
 		e.first[h] = n
 	}
 	return append(b, p...)
+}
+
+// ports appends a node's output: an array with each port's payload, or null for a nil port.
+// It returns how many items it stored of each port and whether it cut any.
+func (e *payloads) ports(b []byte, ports [][]engine.Item) ([]byte, []int, bool, error) {
+	b = append(b, `,"o":[`...)
+	size, err := portsSize(e.items, ports, 0)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	counts := make([]int, len(ports))
+	if size+len(ports)*len("null,")+2 <= MaxPayloadBytes {
+		// The usual case: every port is whole, as lists that may have been written before.
+		for k, p := range ports {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			if p == nil {
+				b = append(b, "null"...)
+				continue
+			}
+			if b, counts[k], _, err = e.list(b, p); err != nil {
+				return nil, nil, false, err
+			}
+		}
+		return append(b, ']'), counts, false, nil
+	}
+	encoded, counts, cut, err := encodePorts(e.items, ports, MaxPayloadBytes)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	for k, p := range encoded {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		if p == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = e.add(b, p)
+	}
+	return append(b, ']'), counts, cut, nil
 }
 
 // node appends the i-th node execution of a run that started at base (unix µs) to b.
@@ -143,35 +225,22 @@ func (e *payloads) node(b []byte, i int, nr *engine.NodeRun, base int64) ([]byte
 	truncated := nr.Truncated
 	stored := 0 // input items stored
 	if nr.Input != nil {
-		in, n, cut, err := encodeItems(e.items, nr.Input, MaxPayloadBytes)
-		if err != nil {
+		b = append(b, `,"i":`...)
+		var cut bool
+		var err error
+		if b, stored, cut, err = e.list(b, nr.Input); err != nil {
 			return nil, fmt.Errorf("input: %w", err)
 		}
 		truncated = truncated || cut
-		stored = n
-		b = append(b, `,"i":`...)
-		b = e.add(b, in)
 	}
 	var counts []int // output items stored per port
 	if nr.Output != nil {
-		ports, kept, cut, err := encodePorts(e.items, nr.Output, MaxPayloadBytes)
-		if err != nil {
+		var cut bool
+		var err error
+		if b, counts, cut, err = e.ports(b, nr.Output); err != nil {
 			return nil, fmt.Errorf("output: %w", err)
 		}
 		truncated = truncated || cut
-		counts = kept
-		b = append(b, `,"o":[`...)
-		for k, p := range ports {
-			if k > 0 {
-				b = append(b, ',')
-			}
-			if p == nil {
-				b = append(b, "null"...)
-				continue
-			}
-			b = e.add(b, p)
-		}
-		b = append(b, ']')
 	}
 	if !slices.Equal(nr.Ports, defaultPorts) {
 		b = append(b, `,"p":[`...)
