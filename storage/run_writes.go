@@ -29,6 +29,8 @@ type runStmts struct {
 	insert, finish driver.StmtExecContext
 	all            []driver.Stmt
 	args           [12]driver.NamedValue
+
+	flowID, flowName, flowVersion, trigger, mode, status lastValue
 }
 
 func prepareRunStmts(c *sqlite3.SQLiteConn) (*runStmts, error) {
@@ -92,9 +94,25 @@ func nodesValue(nodes []byte) driver.Value {
 
 // insertRun inserts a run and its encoded node executions (nil: none).
 func (st *runStmts) insertRun(r *runRow, nodes []byte) error {
-	_, err := st.exec(st.insert, r.id, r.flowID, r.flowName, r.flowVersion, r.trigger, r.mode,
-		r.status, r.started, nullable(r.finished), r.err, r.errNode, nodesValue(nodes))
+	_, err := st.exec(st.insert, r.id, st.flowID.of(r.flowID), st.flowName.of(r.flowName),
+		st.flowVersion.of(r.flowVersion), st.trigger.of(r.trigger), st.mode.of(r.mode),
+		st.status.of(r.status), r.started, nullable(r.finished), r.err, r.errNode, nodesValue(nodes))
 	return err
+}
+
+// lastValue is a column's value as last written, as a driver.Value. Consecutive runs mostly
+// share their flow, trigger, mode and status: reusing the value saves the allocation that
+// converting a string to an interface costs, in the writer every run waits for.
+type lastValue struct {
+	s string
+	v driver.Value
+}
+
+func (c *lastValue) of(s string) driver.Value {
+	if c.v == nil || c.s != s {
+		c.s, c.v = s, s
+	}
+	return c.v
 }
 
 // finishRun stores a run's end and replaces its node executions with nodes (nil: none). It

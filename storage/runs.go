@@ -51,12 +51,26 @@ func (s *SQLite) QueueCreateRun(ctx context.Context, r *engine.Run) (wait func()
 	if err := s.wr.enqueue(ctx, op); err != nil {
 		return nil, fmt.Errorf("create run %s: %w", r.ID, err)
 	}
-	return sync.OnceValue(func() error {
-		if err := s.noteWrite(<-op.done); err != nil {
-			return fmt.Errorf("create run %s: %w", r.ID, err)
+	c := &queuedCreate{s: s, op: op}
+	return c.wait, nil
+}
+
+// queuedCreate is a start record queued by QueueCreateRun.
+type queuedCreate struct {
+	s    *SQLite
+	op   *runOp
+	once sync.Once
+	err  error
+}
+
+// wait waits for the record's commit, once, and returns its outcome.
+func (c *queuedCreate) wait() error {
+	c.once.Do(func() {
+		if err := c.s.noteWrite(<-c.op.done); err != nil {
+			c.err = fmt.Errorf("create run %s: %w", c.op.row.id, err)
 		}
-		return nil
-	}), nil
+	})
+	return c.err
 }
 
 // FinishRun stores the run's final status, end time and error, and all its node executions,
