@@ -221,8 +221,8 @@ type execution struct {
 	// release once it has run.
 	held  map[string]func()
 	until map[*FlowNode][]string
-	// created waits for the run's start record (see Executor.Run).
-	created func() error
+	// created is the run's start record (see Executor.Run).
+	created startRecord
 }
 
 // Run executes the flow from the requested trigger and returns the run record, which is
@@ -268,13 +268,13 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 	// created waits for the start record; a run's static-data commit and its end wait for it,
 	// so nothing durable ever lacks its run. Nobody waiting to see the run recorded, the
 	// record is queued and the run goes on.
-	created := func() error { return nil }
+	var created startRecord
 	if q, ok := x.Store.(RunQueuer); ok && req.Started == nil {
 		wait, err := q.QueueCreateRun(ctx, run.Redacted())
 		if err != nil {
 			return nil, fmt.Errorf("record start of run of %s: %w", f.ID, err)
 		}
-		created = sync.OnceValue(wait)
+		created.wait = wait
 	} else if x.Store != nil {
 		if err := x.Store.CreateRun(ctx, run.Redacted()); err != nil {
 			return nil, fmt.Errorf("record start of run of %s: %w", f.ID, err)
@@ -323,7 +323,7 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer wcancel()
 		err := x.Store.FinishRun(wctx, run.Redacted())
-		if cerr := created(); cerr != nil {
+		if cerr := e.created.result(); cerr != nil {
 			return run, fmt.Errorf("record start of run %s of %s: %w", run.ID, f.ID, cerr)
 		}
 		if err != nil {
@@ -621,15 +621,15 @@ func (e *execution) try(ctx context.Context, n *FlowNode, items []Item, nr *Node
 		tctx, cancel = context.WithTimeoutCause(ctx, n.Settings.Timeout, fmt.Errorf("node timed out after %s", n.Settings.Timeout))
 		defer cancel()
 	}
-	in := &Input{
+	io := &nodeIO{in: Input{
 		Items: items,
 		Node:  n.Name,
 		Flow:  e.flow.ID,
 		exec:  e,
 		fnode: n,
 		now:   e.x.now().In(e.flow.Settings.Location),
-	}
-	out := newOutput(len(n.Ports))
+	}}
+	in, out := &io.in, io.output(len(n.Ports))
 	if err := safeRun(tctx, n.Impl, in, out, e.x.logger()); err != nil {
 		if cause := context.Cause(tctx); cause != nil && ctx.Err() == nil {
 			return nil, cause // the node's own timeout
@@ -662,18 +662,18 @@ func (e *execution) try(ctx context.Context, n *FlowNode, items []Item, nr *Node
 }
 
 func (e *execution) commitStatic(ctx context.Context, n *FlowNode, s *StaticView, nr *NodeRun) error {
-	changes := s.pending(s.loaded)
+	changes := s.pending()
 	if len(changes) == 0 {
 		return nil
 	}
 	c := &StaticCommit{FlowID: e.flow.ID, Reads: map[string]int64{}, ReadAll: n.staticAll, Changes: changes}
 	if n.staticAll {
-		for k, v := range s.versions {
-			c.Reads[k] = v
+		for k, v := range s.loaded {
+			c.Reads[k] = v.Version
 		}
 	} else {
 		for _, k := range n.staticKeys {
-			c.Reads[k] = s.versions[k]
+			c.Reads[k] = s.loaded[k].Version
 		}
 	}
 	if e.store == nil {
@@ -690,10 +690,25 @@ func (e *execution) commitStatic(ctx context.Context, n *FlowNode, s *StaticView
 	return nil
 }
 
+// startRecord is a run's queued start record: its wait for the record to be written, called
+// at most once, by the run's goroutine.
+type startRecord struct {
+	wait func() error // nil: nothing to wait for (written already, or no store)
+	err  error
+}
+
+// result waits for the record, the first time, and returns the outcome.
+func (s *startRecord) result() error {
+	if s.wait != nil {
+		s.err, s.wait = s.wait(), nil
+	}
+	return s.err
+}
+
 // recorded waits for the run's start record, which must be in the store before anything of
 // the run that outlives it: a static-data commit, an action outside flowd.
 func (e *execution) recorded() error {
-	if err := e.created(); err != nil {
+	if err := e.created.result(); err != nil {
 		return fmt.Errorf("record start of run %s: %w", e.run.ID, err)
 	}
 	return nil

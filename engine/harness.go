@@ -48,18 +48,17 @@ func ExecNode(ctx context.Context, n *FlowNode, items []Item, static map[string]
 	for _, o := range opts {
 		o(e)
 	}
-	sv := &StaticView{values: map[string]any{}, loaded: map[string]any{}, versions: map[string]int64{}}
+	sv := &StaticView{values: map[string]any{}, loaded: map[string]StaticValue{}}
 	for k, v := range static {
 		sv.values[k] = v
-		sv.loaded[k] = v
-		sv.versions[k] = 1
+		sv.loaded[k] = StaticValue{Value: v, Version: 1}
 	}
 	in := &Input{Items: items, Node: n.Name, Flow: e.flow.ID, exec: e, fnode: n, static: sv, now: e.x.now()}
 	out := newOutput(len(n.Ports))
 	if err := safeRun(ctx, n.Impl, in, out, e.x.logger()); err != nil {
 		return nil, err
 	}
-	res := &NodeResult{Ports: out.ports, Static: sv.pending(sv.loaded)}
+	res := &NodeResult{Ports: out.ports, Static: sv.pending()}
 	for _, f := range out.failed {
 		res.Failed = append(res.Failed, ItemFailure{Index: f.index, Item: f.item, Err: f.err})
 	}

@@ -59,17 +59,17 @@ func (in *Input) Static(ctx context.Context) (*StaticView, error) {
 	if in.static != nil {
 		return in.static, nil
 	}
-	v := &StaticView{values: map[string]any{}, loaded: map[string]any{}, versions: map[string]int64{}}
+	v := &StaticView{}
 	if in.exec != nil && in.exec.store != nil {
 		loaded, err := in.exec.store.LoadStatic(ctx, in.Flow)
 		if err != nil {
 			return nil, fmt.Errorf("read static data: %w", err)
 		}
-		for k, sv := range loaded {
-			v.values[k] = sv.Value
-			v.loaded[k] = sv.Value
-			v.versions[k] = sv.Version
-		}
+		v.loaded = loaded
+	}
+	v.values = make(map[string]any, len(v.loaded))
+	for k, sv := range v.loaded {
+		v.values[k] = sv.Value
 	}
 	in.static = v
 	return v, nil
@@ -77,10 +77,9 @@ func (in *Input) Static(ctx context.Context) (*StaticView, error) {
 
 // StaticView is one node execution's view of static data.
 type StaticView struct {
-	values   map[string]any
-	loaded   map[string]any // as committed when read
-	versions map[string]int64
-	changes  []StaticChange // in order; several may name one key
+	values  map[string]any
+	loaded  map[string]StaticValue // as committed when read; not changed
+	changes []StaticChange         // in order; several may name one key
 }
 
 // Get returns a key's value and whether it is set.
@@ -107,7 +106,7 @@ func (s *StaticView) Delete(key string) {
 
 // pending returns the net change per key, in first-write order, leaving out keys that end as
 // they started, so a node that re-sets a value as it was writes nothing.
-func (s *StaticView) pending(committed map[string]any) []StaticChange {
+func (s *StaticView) pending() []StaticChange {
 	if len(s.changes) == 0 {
 		return nil
 	}
@@ -122,11 +121,11 @@ func (s *StaticView) pending(committed map[string]any) []StaticChange {
 	var out []StaticChange
 	for _, k := range order {
 		c := last[k]
-		old, existed := committed[k]
+		old, existed := s.loaded[k]
 		if c.Deleted && !existed {
 			continue
 		}
-		if !c.Deleted && existed && reflect.DeepEqual(normalizeNumbers(old), normalizeNumbers(c.After)) {
+		if !c.Deleted && existed && reflect.DeepEqual(normalizeNumbers(old.Value), normalizeNumbers(c.After)) {
 			continue
 		}
 		out = append(out, c)
@@ -171,6 +170,24 @@ type failedItem struct {
 
 func newOutput(ports int) *Output {
 	return &Output{ports: make([][]Item, ports)}
+}
+
+// nodeIO is a node execution's Input and Output in one allocation, with room for the ports of
+// most node types.
+type nodeIO struct {
+	in    Input
+	out   Output
+	ports [2][]Item
+}
+
+// output returns the Output, with the given number of ports.
+func (io *nodeIO) output(ports int) *Output {
+	if ports <= len(io.ports) {
+		io.out.ports = io.ports[:ports:ports]
+	} else {
+		io.out.ports = make([][]Item, ports)
+	}
+	return &io.out
 }
 
 // Emit appends items to output port i. Emitting on a port the node does not have panics: it

@@ -32,7 +32,8 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 	case float64:
 		return appendJSONFloat(b, x)
 	case map[string]any:
-		keys := make([]string, 0, len(x))
+		var small [16]string // most items have few keys: no allocation for them
+		keys := small[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}
