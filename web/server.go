@@ -303,7 +303,7 @@ func renderJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, status
 		status = http.StatusInternalServerError
 		data, _ = encodeJSON(errorBody{Error: "encode response: " + err.Error(), Code: status})
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(status)
 	_, _ = w.Write(data)

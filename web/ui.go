@@ -234,11 +234,19 @@ func (u *ui) internal(w http.ResponseWriter, r *http.Request, err error) {
 func baseHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
+		h["X-Content-Type-Options"] = nosniff
+		h["Referrer-Policy"] = sameOrigin
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Header values set on every response, shared rather than allocated per request as
+// Header.Set does: nothing changes a header's value slice in place (Add and Set replace it).
+var (
+	nosniff         = []string{"nosniff"}
+	sameOrigin      = []string{"same-origin"}
+	jsonContentType = []string{"application/json"}
+)
 
 // secureHeaders sets the headers every UI page carries on top of baseHeaders.
 func secureHeaders(next http.Handler) http.Handler {

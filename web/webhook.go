@@ -265,7 +265,7 @@ func (h *webhooks) respond(w http.ResponseWriter, r *http.Request, hook *nodes.W
 			})
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = jsonContentType
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	}
 	for k, v := range hook.ResponseHeaders {
@@ -332,7 +332,7 @@ func (h *webhooks) respondLastNode(w http.ResponseWriter, r *http.Request, hook 
 		}
 		h.respond(w, r, hook, items, true)
 	default: // firstEntryJson
-		first := engine.Item{}
+		var first engine.Item // nil encodes as {}
 		if last != nil {
 			for _, port := range last.Output {
 				if len(port) > 0 {
