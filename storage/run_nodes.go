@@ -158,41 +158,35 @@ func (e *payloads) add(b, p []byte) []byte {
 // ports appends a node's output: an array with each port's payload, or null for a nil port.
 // It returns how many items it stored of each port and whether it cut any.
 func (e *payloads) ports(b []byte, ports [][]engine.Item) ([]byte, []int, bool, error) {
-	b = append(b, `,"o":[`...)
-	size, err := portsSize(e.items, ports, 0)
+	size, err := portsSize(e.items, ports, len(ports)*len("null,")+2)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	counts := make([]int, len(ports))
-	if size+len(ports)*len("null,")+2 <= MaxPayloadBytes {
-		// The usual case: every port is whole, as lists that may have been written before.
-		for k, p := range ports {
-			if k > 0 {
-				b = append(b, ',')
-			}
-			if p == nil {
-				b = append(b, "null"...)
-				continue
-			}
-			if b, counts[k], _, err = e.list(b, p); err != nil {
-				return nil, nil, false, err
-			}
+	// The usual case: every port whole, as lists that may have been written before. Else
+	// encodePorts cuts them.
+	whole := size <= MaxPayloadBytes
+	var encoded [][]byte
+	counts, cut := make([]int, len(ports)), false
+	if !whole {
+		if encoded, counts, cut, err = encodePorts(e.items, ports, MaxPayloadBytes); err != nil {
+			return nil, nil, false, err
 		}
-		return append(b, ']'), counts, false, nil
 	}
-	encoded, counts, cut, err := encodePorts(e.items, ports, MaxPayloadBytes)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	for k, p := range encoded {
+	b = append(b, `,"o":[`...)
+	for k, p := range ports {
 		if k > 0 {
 			b = append(b, ',')
 		}
-		if p == nil {
+		switch {
+		case p == nil:
 			b = append(b, "null"...)
-			continue
+		case whole:
+			if b, counts[k], _, err = e.list(b, p); err != nil {
+				return nil, nil, false, err
+			}
+		default:
+			b = e.add(b, encoded[k])
 		}
-		b = e.add(b, p)
 	}
 	return append(b, ']'), counts, cut, nil
 }
