@@ -272,10 +272,10 @@ func newRunRow(r *engine.Run) runRow {
 }
 
 // after is the run created as c once finished as f: c's columns with f's end.
-func (f *runRow) after(c *runRow) *runRow {
+func (f *runRow) after(c *runRow) runRow {
 	r := *c
 	r.status, r.finished, r.err, r.errNode = f.status, f.finished, f.err, f.errNode
-	return &r
+	return r
 }
 
 // insertRunSQL stores a run with its node executions. The nodes document is bound as a

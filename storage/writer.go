@@ -195,11 +195,11 @@ func (w *writer) commit(ops []*runOp) ([]error, error) {
 		for i, op := range ops {
 			switch {
 			case op.kind == opCreate:
-				final, nodes := &op.row, []byte(nil)
+				final, nodes := op.row, []byte(nil)
 				if j := pair[i]; j >= 0 {
 					final, nodes = ops[j].row.after(&op.row), ops[j].nodes
 				}
-				if err := st.insertRun(final, nodes); err != nil {
+				if err := st.insertRun(&final, nodes); err != nil {
 					return err
 				}
 			case pair[i] >= 0:

@@ -107,11 +107,12 @@ func (h *webhooks) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	reqID := middleware.GetReqID(r.Context())
 	id := engine.NewRunID(time.Now())
-	recorded := make(chan struct{})
+	var recorded chan struct{}
 	req := engine.RunRequest{ID: id, Trigger: m.Node.Name, Mode: "webhook", Items: []engine.Item{item}}
 	if m.Webhook.ResponseMode != "lastNode" {
 		// onReceived answers once the run is recorded; lastNode answers when it has ended, and
 		// its end is recorded after its start, so its start need not be waited for.
+		recorded = make(chan struct{})
 		req.Started = func(*engine.Run) { close(recorded) }
 	}
 	done, err := h.launcher.start(m.Flow, req, reqID)
