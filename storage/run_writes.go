@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -84,12 +85,14 @@ func nullable(v sql.NullInt64) driver.Value {
 	return v.Int64
 }
 
-// nodesValue is an encoded nodes document as a driver value: NULL for none.
+// nodesValue is an encoded nodes document as a driver value: NULL for none. The string shares
+// the document's bytes rather than copying them in the writer every run waits for: nothing
+// changes a document once encoded, and SQLite copies the text it is given to bind.
 func nodesValue(nodes []byte) driver.Value {
 	if nodes == nil {
 		return nil
 	}
-	return string(nodes)
+	return unsafe.String(unsafe.SliceData(nodes), len(nodes))
 }
 
 // insertRun inserts a run and its encoded node executions (nil: none).
