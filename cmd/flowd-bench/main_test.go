@@ -3,10 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestMain lets the test binary be the bare handler's process as well: startBareProc
+// re-executes os.Executable(), which under go test is this binary.
+func TestMain(m *testing.M) {
+	if os.Getenv(bareEnv) == "1" {
+		main()
+	}
+	// Under -race a process sleeps a second before it exits (atexit_sleep_ms), to catch late
+	// reports; the bare processes the tests start need not, which keeps the package fast.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	os.Exit(m.Run())
+}
 
 // TestSmallRun runs every section at a tiny size against a freshly built flowd and checks
 // what it reports about behaviour, never timing: every request answered as expected, every
