@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,8 +27,9 @@ type config struct {
 	RSSRuns    int      // runs to drive before the "after N runs" RSS figure
 	Flows      int      // flows loaded in the scale run
 	ScaleConc  int
-	Rounds     int // slices each load is measured in, alternating between targets
-	DBRuns     int // runs seeded for the runs API timings
+	Rounds     int  // slices each load is measured in, alternating between targets
+	BareInProc bool // also measure the bare handler inside this process, as a reference
+	DBRuns     int  // runs seeded for the runs API timings
 	APIReps    int
 	CPUProfile string // where to write a CPU profile of flowd under the highest concurrency; "" none
 	Keep       bool   // keep the temp dir
@@ -37,15 +39,23 @@ var allSections = []string{"load", "rss", "scale", "runs"}
 
 func (c *config) has(section string) bool { return slices.Contains(c.Sections, section) }
 
+// The load section's targets.
+const (
+	targetBare       = "bare"             // the bare handler in its own process: the floor
+	targetBareInProc = "bare, in-process" // the bare handler in this process: a reference
+	targetFlowd      = "flowd"
+)
+
 // loadRow is one load measurement: a target at a concurrency.
 type loadRow struct {
-	Target string // "bare" or "flowd"
+	Target string // one of the target* constants; in the scale section, the flows loaded
 	Conc   int
 	Result *loadResult
 	Total  int64 // requests sent, warm-up included
-	// FlowdCPU and ToolCPU are the cores flowd and this process (load generator, and for
-	// "bare" the handler) used during the measured period.
-	FlowdCPU, ToolCPU float64
+	// ServerCPU and ToolCPU are the cores the server's process (flowd, or the bare handler's
+	// own) and this process (the load generator, and the handler for targetBareInProc, whose
+	// ServerCPU is 0) used during the measured period.
+	ServerCPU, ToolCPU float64
 	// OtherCPU is the cores the rest of the machine used meanwhile: other processes and the
 	// kernel. More than a little means the figures are disturbed.
 	OtherCPU float64
@@ -211,28 +221,38 @@ func benchLoad(ctx context.Context, cfg config, res *results, say sayFunc, mkdir
 	served := int64(1)
 
 	if cfg.has("load") {
-		bare, err := startBare(want)
+		targets, err := loadTargets(ctx, cfg, want, p)
 		if err != nil {
 			return err
 		}
-		defer bare.Close()
+		defer func() {
+			for _, t := range targets {
+				if t.kill != nil {
+					t.kill()
+				}
+			}
+		}()
 		hits := tokens.hits.Load()
 		top := slices.Max(cfg.Conc)
 		for _, c := range cfg.Conc {
-			say("load: bare and flowd at concurrency %d, %s each in %d alternating slices after %s warm-up", c, cfg.Duration, cfg.Rounds, cfg.Warmup)
-			rows := []loadRow{{Target: "bare", Conc: c}, {Target: "flowd", Conc: c}}
+			names := make([]string, len(targets))
+			for i, t := range targets {
+				names[i] = strconv.Quote(t.name)
+			}
+			say("load: %s and %s at concurrency %d, %s each in %d alternating slices after %s warm-up",
+				strings.Join(names[:len(names)-1], ", "), names[len(names)-1], c, cfg.Duration, cfg.Rounds, cfg.Warmup)
 			before, err := p.storeWrites(ctx)
 			if err != nil {
 				return err
 			}
-			use := make([]cpuUse, 2)
+			use := make([]cpuUse, len(targets))
 			var profiles []string
-			targets := make([]*slicedTarget, 2)
-			for i, url := range []string{bare.URL(tokenWebhook), p.URL(tokenWebhook)} {
-				targets[i] = &slicedTarget{URL: url, Want: want, Slice: func() func() error {
-					meter := startCPUMeter(p.cmd.Process.Pid, 0)
+			sliced := make([]*slicedTarget, len(targets))
+			for i, t := range targets {
+				sliced[i] = &slicedTarget{URL: t.url, Want: want, Slice: func() func() error {
+					meter := startCPUMeter(append(t.pids, 0)...)
 					var prof chan error
-					if i == 1 && c == top && cfg.CPUProfile != "" {
+					if t.name == targetFlowd && c == top && cfg.CPUProfile != "" {
 						path := fmt.Sprintf("%s.%d", cfg.CPUProfile, len(profiles)+1)
 						profiles = append(profiles, path)
 						prof = make(chan error, 1)
@@ -249,7 +269,7 @@ func benchLoad(ctx context.Context, cfg config, res *results, say sayFunc, mkdir
 					}
 				}}
 			}
-			results, err := alternate(ctx, targets, c, cfg.Warmup, cfg.Duration, cfg.Rounds)
+			results, err := alternate(ctx, sliced, c, cfg.Warmup, cfg.Duration, cfg.Rounds)
 			if err != nil {
 				return err
 			}
@@ -257,25 +277,37 @@ func benchLoad(ctx context.Context, cfg config, res *results, say sayFunc, mkdir
 			if err != nil {
 				return err
 			}
-			if commits := after.commits - before.commits; commits > 0 {
-				rows[1].WritesPerCommit = float64(after.writes-before.writes) / float64(commits)
-			}
-			for i := range rows {
+			for i, t := range targets {
 				r := results[i]
-				rows[i].Result, rows[i].Total = r, r.Total
-				rows[i].FlowdCPU, rows[i].ToolCPU, rows[i].OtherCPU = use[i].Cores(0), use[i].Cores(1), use[i].Cores(-1)
-				if i == 1 {
-					served += r.Total
+				row := loadRow{Target: t.name, Conc: c, Result: r, Total: r.Total, ToolCPU: use[i].Cores(len(t.pids)), OtherCPU: use[i].Cores(-1)}
+				server := "in this tool"
+				if len(t.pids) > 0 {
+					row.ServerCPU = use[i].Cores(0)
+					server = fmt.Sprintf("%.2f", row.ServerCPU)
 				}
-				say("  %s: %.0f runs/s, p50 %s, p99 %s, %d errors %s; cores used: flowd %.2f, this tool %.2f, the rest %.2f", rows[i].Target,
-					r.RunsPerSec(), ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.Errors, r.FirstError, rows[i].FlowdCPU, rows[i].ToolCPU, rows[i].OtherCPU)
+				if t.name == targetFlowd {
+					served += r.Total
+					if commits := after.commits - before.commits; commits > 0 {
+						row.WritesPerCommit = float64(after.writes-before.writes) / float64(commits)
+					}
+				}
+				say("  %s: %.0f runs/s, p50 %s, p99 %s, %d errors %s; cores used: server %s, this tool %.2f, the rest %.2f", row.Target,
+					r.RunsPerSec(), ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.Errors, r.FirstError, server, row.ToolCPU, row.OtherCPU)
+				res.Load = append(res.Load, row)
 			}
-			res.Load = append(res.Load, rows...)
 			if len(profiles) > 0 {
 				if err := mergeProfiles(ctx, cfg.CPUProfile, profiles); err != nil {
 					return err
 				}
 				res.Profile = cfg.CPUProfile
+			}
+		}
+		for _, t := range targets {
+			if t.stop == nil {
+				continue
+			}
+			if err := t.stop(); err != nil {
+				return err
 			}
 		}
 		res.TokenCalls = tokens.hits.Load() - hits
@@ -311,6 +343,39 @@ func benchLoad(ctx context.Context, cfg config, res *results, say sayFunc, mkdir
 	}
 	say("  %d runs recorded in %d bytes", res.DBRuns, res.DBBytes)
 	return nil
+}
+
+// loadTarget is one server the load section drives.
+type loadTarget struct {
+	name string
+	url  string
+	pids []int // the server's process, metered apart from this one; none when in this process
+	// stop ends the server cleanly, kill at once (a no-op after stop); both are nil for
+	// flowd, which the caller ends.
+	stop func() error
+	kill func()
+}
+
+// loadTargets starts the bare handlers and returns the load section's targets in the order
+// they are measured in: the bare handler in its own process, in this process unless
+// cfg.BareInProc is off, then flowd, which runs as p. On error, the handlers it started are
+// ended.
+func loadTargets(ctx context.Context, cfg config, want []byte, p *flowdProc) ([]loadTarget, error) {
+	bp, err := startBareProc(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	targets := []loadTarget{{name: targetBare, url: bp.URL(tokenWebhook), pids: []int{bp.Pid()}, stop: bp.stop, kill: bp.kill}}
+	if cfg.BareInProc {
+		in, err := startBare(want)
+		if err != nil {
+			bp.kill()
+			return nil, err
+		}
+		targets = append(targets, loadTarget{name: targetBareInProc, url: in.URL(tokenWebhook),
+			stop: func() error { in.Close(); return nil }, kill: in.Close})
+	}
+	return append(targets, loadTarget{name: targetFlowd, url: p.URL(tokenWebhook), pids: []int{p.Pid()}}), nil
 }
 
 // benchScale: the same load with one flow and with cfg.Flows flows loaded, each flowd on a

@@ -62,15 +62,75 @@ func freeAddr() (string, error) {
 	return addr, ln.Close()
 }
 
+// child is a process this tool started. Whoever starts one must end or kill it.
+type child struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited; then err is set
+	err  error
+}
+
+// start starts cmd and waits for it in the background; after, when set, runs once it has
+// exited, before done is closed.
+func (c *child) start(cmd *exec.Cmd, after func()) error {
+	c.cmd, c.done = cmd, make(chan struct{})
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() {
+		c.err = cmd.Wait()
+		if after != nil {
+			after()
+		}
+		close(c.done)
+	}()
+	return nil
+}
+
+// Pid is the process's id.
+func (c *child) Pid() int { return c.cmd.Process.Pid }
+
+// end asks the process to exit, with ask, and waits up to grace for it, then kills it. It
+// returns an error unless the process exited with status 0 within grace.
+func (c *child) end(ask func() error, grace time.Duration) error {
+	select {
+	case <-c.done:
+		return fmt.Errorf("it had already exited: %v", c.err)
+	default:
+	}
+	if err := ask(); err != nil {
+		c.kill()
+		return err
+	}
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		c.kill()
+		return fmt.Errorf("it did not exit within %s", grace)
+	}
+	if c.err != nil {
+		return fmt.Errorf("it exited uncleanly: %w", c.err)
+	}
+	return nil
+}
+
+// kill ends the process at once if it still runs, and waits for it.
+func (c *child) kill() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
 // flowdProc is a `flowd serve` process.
 type flowdProc struct {
-	cmd       *exec.Cmd
+	child
 	Addr      string // where it serves webhooks and the API
 	PprofAddr string // "" when pprof is off
 	logPath   string
 	started   time.Time
-	done      chan struct{} // closed when the process has exited; then err is set
-	err       error
 }
 
 // flowdOpts says how to start flowd serve.
@@ -88,7 +148,7 @@ func startFlowd(o flowdOpts) (*flowdProc, error) {
 		return nil, err
 	}
 	args := []string{"serve", "--addr", addr, "--db", o.DB, "--flows", o.FlowsDir}
-	p := &flowdProc{Addr: addr, logPath: o.LogPath, done: make(chan struct{})}
+	p := &flowdProc{Addr: addr, logPath: o.LogPath}
 	if o.Pprof {
 		if p.PprofAddr, err = freeAddr(); err != nil {
 			return nil, err
@@ -99,22 +159,21 @@ func startFlowd(o flowdOpts) (*flowdProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flowd log: %w", err)
 	}
-	p.cmd = exec.Command(o.Bin, args...)
-	// FLOWD_* settings of the caller's shell would change what is measured: drop them.
-	p.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FLOWD_") })
-	p.cmd.Env = append(p.cmd.Env, o.Env...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	cmd := exec.Command(o.Bin, args...)
+	cmd.Env = append(cleanEnv(), o.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
 	p.started = time.Now()
-	if err := p.cmd.Start(); err != nil {
+	if err := p.start(cmd, func() { logf.Close() }); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
 	return p, nil
+}
+
+// cleanEnv is this process's environment without FLOWD_* settings: those of the caller's
+// shell would change what is measured.
+func cleanEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FLOWD_") })
 }
 
 // URL is the address of path on this flowd.
@@ -154,7 +213,7 @@ func (p *flowdProc) waitWebhook(ctx context.Context, path string) ([]byte, time.
 }
 
 // RSS is the process's resident set size (VmRSS) in bytes.
-func (p *flowdProc) RSS() (int64, error) { return readRSS(p.cmd.Process.Pid) }
+func (p *flowdProc) RSS() (int64, error) { return readRSS(p.Pid()) }
 
 func readRSS(pid int) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -180,35 +239,10 @@ func readRSS(pid int) (int64, error) {
 
 // stop sends SIGTERM and waits for a clean exit: exit status 0 within a minute.
 func (p *flowdProc) stop() error {
-	select {
-	case <-p.done:
-		return fmt.Errorf("flowd had already exited: %v\n%s", p.err, p.logTail())
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("stop flowd: %w", err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(time.Minute):
-		p.kill()
-		return fmt.Errorf("flowd did not stop within a minute of SIGTERM\n%s", p.logTail())
-	}
-	if p.err != nil {
-		return fmt.Errorf("flowd exited uncleanly after SIGTERM: %w\n%s", p.err, p.logTail())
+	if err := p.end(func() error { return p.cmd.Process.Signal(syscall.SIGTERM) }, time.Minute); err != nil {
+		return fmt.Errorf("stop flowd (SIGTERM): %w\n%s", err, p.logTail())
 	}
 	return nil
-}
-
-// kill ends the process at once if it still runs, and waits for it.
-func (p *flowdProc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
 }
 
 // logTail is the end of flowd's log, for error messages.

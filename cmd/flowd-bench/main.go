@@ -1,6 +1,8 @@
 // Command flowd-bench measures flowd end to end on this machine, all on 127.0.0.1: it builds
 // flowd, starts it with the token flow against a local token endpoint, and drives it and a
-// bare net/http handler with the same load generator; it measures memory, start-up time and
+// bare net/http handler that answers the same JSON with the same load generator. The bare
+// handler runs in a process of its own, as flowd does (the tool re-executes itself for it),
+// and, as a reference, inside the tool's process. It also measures memory, start-up time and
 // database bytes per run, throughput with many flows loaded, and the runs API with a million
 // runs stored. It prints a Markdown report, and checks the figures against issue 5's targets.
 //
@@ -24,7 +26,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var code int
+	if os.Getenv(bareEnv) == "1" { // re-executed by startBareProc
+		code = serveBare(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	} else {
+		code = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}
 	stop()
 	os.Exit(code)
 }
@@ -33,12 +40,16 @@ const usage = `Usage: flowd-bench [flags]
 
 Runs flowd's end-to-end benchmark on 127.0.0.1 and prints a Markdown report (progress goes to
 stderr). Sections:
-  load   flowd with the token flow vs a bare net/http handler at each concurrency; start time,
-         RSS idle and after the load
+  load   flowd with the token flow vs a bare net/http handler answering the same JSON, at
+         each concurrency, in alternating slices: the bare handler in a process of its own
+         (the floor the targets are judged against, this tool re-executed) and, unless
+         -bare-inproc=false, inside this tool's process (a reference that shares the load
+         generator's runtime and so needs no cross-process wake-ups); start time, RSS idle
+         and after the load
   rss    RSS after -rss-runs runs in all; database bytes per recorded run
   scale  the same load with 1 flow and with -flows flows loaded
   runs   -db-runs runs inserted into SQLite, then the runs API and page timed
-The full run takes about 4 minutes on 2 cores; -quick takes about 20 seconds.
+The full run takes about 4½ minutes on 2 cores; -quick takes about 25 seconds.
 
 Flags:
 `
@@ -65,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "warm-up before each load, not counted")
 	fs.StringVar(&conc, "c", conc, "`concurrencies` of the load section, comma-separated")
 	fs.StringVar(&sections, "sections", sections, "`list` of sections to run, comma-separated: "+strings.Join(allSections, ", "))
+	fs.BoolVar(&cfg.BareInProc, "bare-inproc", true, "also measure the bare handler inside this process, as a reference row")
 	fs.IntVar(&cfg.RSSRuns, "rss-runs", 100_000, "runs in all before the RSS-after-runs figure")
 	fs.IntVar(&cfg.Flows, "flows", 1000, "flows loaded in the scale and runs sections (the token flow among them)")
 	fs.IntVar(&cfg.ScaleConc, "scale-c", 64, "concurrency of the scale section")
@@ -98,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	res, err := bench(ctx, cfg, stderr)
 	if ctx.Err() != nil { // interrupted: whatever failed, failed because of it
-		fmt.Fprintln(stderr, "flowd-bench: interrupted; flowd stopped and temp files removed")
+		fmt.Fprintln(stderr, "flowd-bench: interrupted; flowd and the bare handler stopped, temp files removed")
 		return 130
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -87,27 +88,51 @@ func report(r *results, command string) string {
 		w(" — **other work is running: the figures will be disturbed**")
 	}
 	w("\n- flowd: %s\n", r.Flowd)
-	w("- load: `POST /webhook/token-refresh` with an empty body over keep-alive connections, one per worker; %s warm-up, then %s measured per row, in %d slices alternating with the row it is compared with; latency is the client's, request sent to answer read; an answer that is not 200 with the expected body is an error\n", c.Warmup, c.Duration, c.Rounds)
-	w("- the load generator and the bare handler share this process; flowd is a separate process on the same cores\n")
+	w("- load: `POST /webhook/token-refresh` with an empty body over keep-alive connections, one per worker; %s warm-up, then %s measured per row, in %d slices alternating with the rows it is compared with; latency is the client's, request sent to answer read; an answer that is not 200 with the expected body is an error\n", c.Warmup, c.Duration, c.Rounds)
+	w("- the load generator is this tool's process; flowd and the bare handler each run in a process of their own on the same cores (the bare one is this tool re-executed); the in-process bare reference shares the load generator's process\n")
 
 	if len(r.Load) > 0 {
 		w("\n## Token flow against a bare net/http handler\n\n")
 		w("flowd runs the shipped token flow with a valid token (steady state: no token request), recording every run with its nodes' inputs and outputs. The bare handler answers the same JSON.\n\n")
+		inProc := findTarget(r.Load, targetBareInProc)
+		head := []string{"target", "c", "runs/s", "p50", "p99", "max", "errors", "flowd/bare runs/s"}
+		if inProc {
+			head = append(head, "flowd/in-process bare")
+		}
+		head = append(head, "cores: server / tool / rest")
 		rows := [][]string{}
 		for _, l := range r.Load {
-			ratio := ""
-			if bare := findLoad(r.Load, "bare", l.Conc); l.Target == "flowd" && bare != nil && bare.Result.RunsPerSec() > 0 {
-				ratio = pct(l.Result.RunsPerSec() / bare.Result.RunsPerSec())
+			var ratios []string
+			for _, floor := range []string{targetBare, targetBareInProc} {
+				if floor == targetBareInProc && !inProc {
+					continue
+				}
+				ratio := ""
+				if bare := findLoad(r.Load, floor, l.Conc); l.Target == targetFlowd && bare != nil && bare.Result.RunsPerSec() > 0 {
+					ratio = pct(l.Result.RunsPerSec() / bare.Result.RunsPerSec())
+				}
+				ratios = append(ratios, ratio)
 			}
-			rows = append(rows, append(loadCells(l.Target, l, ratio), fmt.Sprintf("%.2f / %.2f / %.2f", l.FlowdCPU, l.ToolCPU, l.OtherCPU)))
+			server := fmt.Sprintf("%.2f", l.ServerCPU)
+			if l.Target == targetBareInProc {
+				server = "—"
+			}
+			rows = append(rows, append(loadCells(l, ratios...), fmt.Sprintf("%s / %.2f / %.2f", server, l.ToolCPU, l.OtherCPU)))
 		}
-		w("%s\n", table([]string{"target", "c", "runs/s", "p50", "p99", "max", "errors", "flowd/bare runs/s", "cores: flowd / tool / rest"}, rows))
-		w("Cores are CPU time over the measured period, of %d: flowd's process; this tool's (load generator, and the bare handler in the bare rows); the rest of the machine (other processes, and kernel work no process is charged for, such as loopback networking).\n\n", r.Machine.Cores)
+		w("%s\n", table(head, rows))
+		w("Cores are CPU time over the measured period, of %d: the server's process (flowd's, or the bare handler's own; — for the in-process bare handler, which runs in the tool); this tool's (the load generator, and the in-process bare handler); the rest of the machine (other processes, and kernel work no process is charged for, such as loopback networking).\n\n", r.Machine.Cores)
+		if inProc {
+			w("The targets judge flowd against the bare handler in a process of its own, as flowd runs. In-process, the handler and the load generator share one Go runtime, so an answer wakes its client without a cross-process thread wake-up: a floor no server in a process of its own can reach. The cores column shows what each pair used.\n\n")
+		}
 		if busy := busiest(r.Load); busy != nil && busy.OtherCPU > 0.5 {
 			w("**Warning:** the rest of the machine used %.2f cores during %s c=%d: the figures are disturbed by other work. Re-run on a quiet machine.\n\n", busy.OtherCPU, busy.Target, busy.Conc)
 		}
-		if f, bare := findLoad(r.Load, "flowd", 8), findLoad(r.Load, "bare", 8); f != nil && bare != nil {
-			w("p99 at c=8: flowd %s, bare %s: %.1f×\n\n", ms(f.Result.Latency.Quantile(0.99)), ms(bare.Result.Latency.Quantile(0.99)), p99Ratio(r))
+		if f, bare := findLoad(r.Load, targetFlowd, 8), findLoad(r.Load, targetBare, 8); f != nil && bare != nil {
+			w("p99 at c=8: flowd %s, bare %s: %.1f×", ms(f.Result.Latency.Quantile(0.99)), ms(bare.Result.Latency.Quantile(0.99)), p99Ratio(r, targetBare))
+			if in := findLoad(r.Load, targetBareInProc, 8); in != nil {
+				w(" (bare in-process %s: %.1f×)", ms(in.Result.Latency.Quantile(0.99)), p99Ratio(r, targetBareInProc))
+			}
+			w("\n\n")
 		}
 		var batching []string
 		for _, l := range r.Load {
@@ -156,7 +181,7 @@ func report(r *results, command string) string {
 		w("Two flowd processes, each on a new database, measured in alternating slices; the other flows are small webhook flows with their own paths (half with a path parameter).\n\n")
 		rows := [][]string{}
 		for _, l := range r.Scale {
-			rows = append(rows, loadCells(l.Target, l, ""))
+			rows = append(rows, loadCells(l))
 		}
 		w("%s\n", table([]string{"flows", "c", "runs/s", "p50", "p99", "max", "errors"}, rows))
 		w("%s flows / 1 flow runs/s: %s\n", thousands(int64(c.Flows)), pct(scaleRatio(r)))
@@ -196,14 +221,14 @@ func targets(r *results) [][]string {
 		}
 		rows = append(rows, []string{name, value, verdict})
 	}
-	f, bare := findLoad(r.Load, "flowd", 64), findLoad(r.Load, "bare", 64)
+	f, bare := findLoad(r.Load, targetFlowd, 64), findLoad(r.Load, targetBare, 64)
 	ok := f != nil && bare != nil && bare.Result.RunsPerSec() > 0
 	var tp float64
 	if ok {
 		tp = f.Result.RunsPerSec() / bare.Result.RunsPerSec()
 	}
 	add("throughput at c=64 ≥ 35% of bare", ok, pct(tp), tp >= targetThroughput)
-	p99 := p99Ratio(r)
+	p99 := p99Ratio(r, targetBare)
 	add("p99 at c=8 ≤ 3× bare", p99 > 0, fmt.Sprintf("%.1f×", p99), p99 <= targetP99Ratio)
 	add("RSS idle ≤ 25 MiB", r.RSSIdle > 0, mib(r.RSSIdle), r.RSSIdle <= targetRSSIdle)
 	add("RSS after 100,000 runs ≤ 80 MiB", r.RSSAfterN > 0 && r.RSSRunsServed >= 100_000,
@@ -235,14 +260,13 @@ func targets(r *results) [][]string {
 	return rows
 }
 
-func loadCells(name string, l loadRow, ratio string) []string {
+// loadCells is a load row's cells: target, concurrency, runs/s, latencies and errors, then
+// more.
+func loadCells(l loadRow, more ...string) []string {
 	res := l.Result
-	cells := []string{name, fmt.Sprint(l.Conc), thousands(int64(res.RunsPerSec() + 0.5)),
+	cells := []string{l.Target, fmt.Sprint(l.Conc), thousands(int64(res.RunsPerSec() + 0.5)),
 		ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Max()), fmt.Sprint(res.Errors)}
-	if name == "bare" || name == "flowd" {
-		cells = append(cells, ratio)
-	}
-	return cells
+	return append(cells, more...)
 }
 
 // busiest is the row during which the rest of the machine used the most CPU.
@@ -265,6 +289,11 @@ func findLoad(rows []loadRow, target string, c int) *loadRow {
 	return nil
 }
 
+// findTarget says whether rows measured target.
+func findTarget(rows []loadRow, target string) bool {
+	return slices.ContainsFunc(rows, func(l loadRow) bool { return l.Target == target })
+}
+
 func findAPI(rows []apiRow, name string) *apiRow {
 	for i := range rows {
 		if rows[i].Name == name {
@@ -274,8 +303,9 @@ func findAPI(rows []apiRow, name string) *apiRow {
 	return nil
 }
 
-func p99Ratio(r *results) float64 {
-	f, bare := findLoad(r.Load, "flowd", 8), findLoad(r.Load, "bare", 8)
+// p99Ratio is flowd's p99 at c=8 over that of floor, a bare target; 0 if either is missing.
+func p99Ratio(r *results, floor string) float64 {
+	f, bare := findLoad(r.Load, targetFlowd, 8), findLoad(r.Load, floor, 8)
 	if f == nil || bare == nil || bare.Result.Latency.Quantile(0.99) == 0 {
 		return 0
 	}

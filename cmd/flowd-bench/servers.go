@@ -65,20 +65,6 @@ func startTokenEndpoint() (*tokenEndpoint, error) {
 	return t, nil
 }
 
-// startBare starts the floor flowd is measured against: a bare net/http handler that reads
-// the request and answers body, the same JSON the token flow answers, as flowd does.
-func startBare(body []byte) (*localServer, error) {
-	s, err := startLocal(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("bare handler: %w", err)
-	}
-	return s, nil
-}
-
 // timeGET sends GET url reps times after two unmeasured ones and returns the latencies; check
 // vets each answer (status and body). A 404 answer ends it with errNotServed.
 func timeGET(ctx context.Context, client *http.Client, url string, reps int, check func(body []byte) error) (*histogram, error) {
