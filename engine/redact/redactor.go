@@ -36,6 +36,7 @@ type Redactor struct {
 	secrets []secretValue // longest first
 	rep     *strings.Replacer
 	short   []string
+	memo    *memo // nil for the Redactor orDefault makes up
 }
 
 type secretValue struct{ name, value string }
@@ -47,7 +48,7 @@ func New(keys *Keys, secrets map[string]string) *Redactor {
 	if keys == nil {
 		keys = defaultKeys
 	}
-	r := &Redactor{keys: keys}
+	r := &Redactor{keys: keys, memo: newMemo()}
 	seen := map[string]bool{}
 	names := make([]string, 0, len(secrets))
 	for name := range secrets {

@@ -107,7 +107,7 @@ func (m *masker) value(v any, depth int) any {
 		uint32, uint64, uintptr, json.Number:
 		return x
 	case string:
-		return m.r.String(x)
+		return m.r.maskString(x)
 	case map[string]any:
 		return m.object(x, depth)
 	case []any:
@@ -168,14 +168,14 @@ func (m *masker) object(x map[string]any, depth int) map[string]any {
 	out := make(map[string]any, len(x))
 	for k, e := range x {
 		switch {
-		case hiddenEntry(k, e, pair, keys):
+		case m.hidden(k, e, pair):
 			e = Mask
 		case m.share && k == changedKey && changedValue != nil:
 			e = changedValue
 		default:
 			e = m.value(e, depth+1)
 		}
-		if mk := m.r.String(k); mk != k {
+		if mk := m.r.maskString(k); mk != k {
 			// A key that is itself a credential (a cache keyed by token): two such keys
 			// would collide once masked, so number the later ones.
 			k = mk
@@ -189,6 +189,11 @@ func (m *masker) object(x map[string]any, depth int) map[string]any {
 		out[k] = e
 	}
 	return out
+}
+
+// hidden is hiddenEntry by the masker's Redactor.
+func (m *masker) hidden(k string, v any, pair bool) bool {
+	return HidesValue(v) && (m.r.isSensitive(k) || pair && k == "value")
 }
 
 // firstChange masks array x's elements in order up to the first that changes (share mode)
@@ -210,7 +215,7 @@ func (m *masker) firstChange(x []any, depth int) (int, any) {
 // costs one more walk and no copy.
 func (m *masker) firstChangeObject(x map[string]any, pair bool, depth int) (key string, masked any, ok bool) {
 	for k, e := range x {
-		if hiddenEntry(k, e, pair, m.r.keys) || m.r.String(k) != k {
+		if m.hidden(k, e, pair) || m.r.maskString(k) != k {
 			return k, nil, true // the copy decides what the entry becomes
 		}
 		if me := m.value(e, depth+1); m.failed || !unchanged(me, e) {
