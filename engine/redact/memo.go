@@ -12,9 +12,8 @@ import "sync"
 // when full, so strings that differ every run (timestamps, ids) cost a little memory and
 // never stop the common ones being found.
 type memo struct {
-	mu        sync.RWMutex
-	sensitive map[string]bool   // key → Keys.Sensitive(key)
-	masked    map[string]string // s → Redactor.String(s)
+	sensitive remembered[bool]   // key → Keys.Sensitive(key)
+	masked    remembered[string] // s → Redactor.String(s)
 }
 
 const (
@@ -23,49 +22,48 @@ const (
 )
 
 func newMemo() *memo {
-	return &memo{sensitive: map[string]bool{}, masked: map[string]string{}}
+	return &memo{sensitive: remembered[bool]{m: map[string]bool{}}, masked: remembered[string]{m: map[string]string{}}}
+}
+
+// remembered is one kind of answer, by string.
+type remembered[V any] struct {
+	mu sync.RWMutex
+	m  map[string]V
+}
+
+// get returns f(s), from memory when s was asked before.
+func (c *remembered[V]) get(s string, f func(string) V) V {
+	if len(s) > memoMaxLen {
+		return f(s)
+	}
+	c.mu.RLock()
+	v, ok := c.m[s]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = f(s)
+	c.mu.Lock()
+	if len(c.m) >= memoSize {
+		clear(c.m)
+	}
+	c.m[s] = v
+	c.mu.Unlock()
+	return v
 }
 
 // isSensitive is r.keys.Sensitive(k), remembered.
 func (r *Redactor) isSensitive(k string) bool {
-	c := r.memo
-	if c == nil || len(k) > memoMaxLen {
+	if r.memo == nil {
 		return r.keys.Sensitive(k)
 	}
-	c.mu.RLock()
-	v, ok := c.sensitive[k]
-	c.mu.RUnlock()
-	if ok {
-		return v
-	}
-	v = r.keys.Sensitive(k)
-	c.mu.Lock()
-	if len(c.sensitive) >= memoSize {
-		clear(c.sensitive)
-	}
-	c.sensitive[k] = v
-	c.mu.Unlock()
-	return v
+	return r.memo.sensitive.get(k, r.keys.Sensitive)
 }
 
 // maskString is r.String(s), remembered.
 func (r *Redactor) maskString(s string) string {
-	c := r.memo
-	if c == nil || len(s) > memoMaxLen {
+	if r.memo == nil {
 		return r.String(s)
 	}
-	c.mu.RLock()
-	v, ok := c.masked[s]
-	c.mu.RUnlock()
-	if ok {
-		return v
-	}
-	v = r.String(s)
-	c.mu.Lock()
-	if len(c.masked) >= memoSize {
-		clear(c.masked)
-	}
-	c.masked[s] = v
-	c.mu.Unlock()
-	return v
+	return r.memo.masked.get(s, r.String)
 }

@@ -33,7 +33,7 @@ func TestMemoAnswersAsTheRulesDo(t *testing.T) {
 		r.maskString(s)
 		r.isSensitive(s)
 	}
-	if n := len(r.memo.masked); n > memoSize {
+	if n := len(r.memo.masked.m); n > memoSize {
 		t.Errorf("memo holds %d strings, want at most %d", n, memoSize)
 	}
 	check(t) // after starting again
