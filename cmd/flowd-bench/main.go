@@ -49,7 +49,7 @@ stderr). Sections:
   rss    RSS after -rss-runs runs in all; database bytes per recorded run
   scale  the same load with 1 flow and with -flows flows loaded
   runs   -db-runs runs inserted into SQLite, then the runs API and page timed
-The full run takes about 4½ minutes on 2 cores; -quick takes about 25 seconds.
+The full run takes about 2½ minutes on 2 cores; -quick takes about 25 seconds.
 
 Flags:
 `
