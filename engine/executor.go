@@ -265,9 +265,9 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		// Most runs execute each node at most once: no regrowing while they record.
 		Nodes: make([]NodeRun, 0, min(len(f.Nodes), 64)),
 	}
-	// created waits for the start record; a run's static-data commit and its end wait for it,
-	// so nothing durable ever lacks its run. Nobody waiting to see the run recorded, the
-	// record is queued and the run goes on.
+	// created is the start record; a run's static-data commit and its end wait for it, so
+	// nothing durable ever lacks its run. Nobody waiting to see the run recorded, the record
+	// is queued and the run goes on.
 	var created startRecord
 	if q, ok := x.Store.(RunQueuer); ok && req.Started == nil {
 		wait, err := q.QueueCreateRun(ctx, run.Redacted())

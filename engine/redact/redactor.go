@@ -28,9 +28,9 @@ import (
 // and tell where the secret's characters stand; they are still hidden under sensitive keys.
 const MinSecretLen = 4
 
-// Redactor masks secret values and sensitive keys. It is immutable and safe for concurrent
-// use. A nil *Redactor masks by the process's key rules (see SetKeys) and knows no secret
-// values.
+// Redactor masks secret values and sensitive keys. Its rules never change once made, and it
+// is safe for concurrent use; one made by New remembers its recent answers (memo.go). A nil
+// *Redactor masks by the process's key rules (see SetKeys) and knows no secret values.
 type Redactor struct {
 	keys    *Keys
 	secrets []secretValue // longest first
