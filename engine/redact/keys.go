@@ -37,13 +37,16 @@ var harmlessKeys = map[string]bool{
 // shorter one ("id") would hide most of every record.
 const MinPatternLen = 3
 
-// Keys decides which object keys, header names and form fields hold secrets. A Keys is
-// immutable and safe for concurrent use.
+// Keys decides which object keys, header names and form fields hold secrets. Its rules never
+// change once made, and it is safe for concurrent use.
 type Keys struct {
 	// byFirst indexes the words a key may contain by their first byte, so that Sensitive
 	// tries at each position of a key only the words that can start there.
 	byFirst [256][]string
 	extra   []string
+	// known remembers Sensitive's answers: run records, logs and pages ask about the same
+	// keys over and over.
+	known *remembered[bool]
 }
 
 // defaultKeys are the built-in rules.
@@ -63,7 +66,7 @@ func mustKeys() *Keys {
 // MinPatternLen letters and digits is an error. The built-in exceptions (token_type, the
 // token counts of language-model APIs) stay harmless whatever the patterns say.
 func NewKeys(patterns ...string) (*Keys, error) {
-	k := &Keys{}
+	k := &Keys{known: newRemembered[bool]()}
 	for _, w := range sensitiveWords {
 		k.byFirst[w[0]] = append(k.byFirst[w[0]], w)
 	}
@@ -102,6 +105,11 @@ func (k *Keys) Sensitive(key string) bool {
 	if k == nil {
 		k = defaultKeys
 	}
+	return k.known.get(key, k.sensitive)
+}
+
+// sensitive is Sensitive, worked out.
+func (k *Keys) sensitive(key string) bool {
 	var buf [64]byte
 	// n does not escape, so for short keys the conversion stays on the stack.
 	n := string(normaliseKey(buf[:0], key))

@@ -29,14 +29,14 @@ import (
 const MinSecretLen = 4
 
 // Redactor masks secret values and sensitive keys. Its rules never change once made, and it
-// is safe for concurrent use; one made by New remembers its recent answers (memo.go). A nil
+// is safe for concurrent use; one made by New remembers its recent answers (remembered). A nil
 // *Redactor masks by the process's key rules (see SetKeys) and knows no secret values.
 type Redactor struct {
 	keys    *Keys
 	secrets []secretValue // longest first
 	rep     *strings.Replacer
 	short   []string
-	memo    *memo // nil for the Redactor orDefault makes up
+	masked  *remembered[string] // String's answers; nil for the Redactor orDefault makes up
 }
 
 type secretValue struct{ name, value string }
@@ -48,7 +48,7 @@ func New(keys *Keys, secrets map[string]string) *Redactor {
 	if keys == nil {
 		keys = defaultKeys
 	}
-	r := &Redactor{keys: keys, memo: newMemo()}
+	r := &Redactor{keys: keys, masked: newRemembered[string]()}
 	seen := map[string]bool{}
 	names := make([]string, 0, len(secrets))
 	for name := range secrets {

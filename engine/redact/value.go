@@ -193,7 +193,7 @@ func (m *masker) object(x map[string]any, depth int) map[string]any {
 
 // hidden is hiddenEntry by the masker's Redactor.
 func (m *masker) hidden(k string, v any, pair bool) bool {
-	return HidesValue(v) && (m.r.isSensitive(k) || pair && k == "value")
+	return HidesValue(v) && (m.r.keys.Sensitive(k) || pair && k == "value")
 }
 
 // firstChange masks array x's elements in order up to the first that changes (share mode)

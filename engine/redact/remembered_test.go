@@ -15,14 +15,14 @@ func TestMemoAnswersAsTheRulesDo(t *testing.T) {
 		"https://user:pa55@example.com/x", "accessToken", "X-API-Key", "key", "user-agent",
 		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-xyz",
 	}
-	fresh := &Redactor{keys: r.keys, secrets: r.secrets, rep: r.rep} // the same rules, no memo
+	fresh := &Redactor{keys: r.keys, secrets: r.secrets, rep: r.rep} // the same rules, no memo of its own
 	check := func(t *testing.T) {
 		for _, s := range strs {
 			if got, want := r.maskString(s), fresh.String(s); got != want {
 				t.Errorf("maskString(%q) = %q, want %q", s, got, want)
 			}
-			if got, want := r.isSensitive(s), r.keys.Sensitive(s); got != want {
-				t.Errorf("isSensitive(%q) = %v, want %v", s, got, want)
+			if got, want := r.keys.Sensitive(s), r.keys.sensitive(s); got != want {
+				t.Errorf("Sensitive(%q) = %v, want %v", s, got, want)
 			}
 		}
 	}
@@ -31,10 +31,10 @@ func TestMemoAnswersAsTheRulesDo(t *testing.T) {
 	for i := range memoSize + 10 {
 		s := fmt.Sprintf("filler %d", i)
 		r.maskString(s)
-		r.isSensitive(s)
+		r.keys.Sensitive(s)
 	}
-	if n := len(r.memo.masked.m); n > memoSize {
-		t.Errorf("memo holds %d strings, want at most %d", n, memoSize)
+	if n, k := len(r.masked.m), len(r.keys.known.m); n > memoSize || k > memoSize {
+		t.Errorf("memos hold %d and %d strings, want at most %d", n, k, memoSize)
 	}
 	check(t) // after starting again
 
