@@ -221,8 +221,8 @@ type execution struct {
 	// release once it has run.
 	held  map[string]func()
 	until map[*FlowNode][]string
-	// created is the run's start record (see Executor.Run).
-	created startRecord
+	// created waits for the run's start record (see Executor.Run).
+	created func() error
 }
 
 // Run executes the flow from the requested trigger and returns the run record, which is
@@ -265,16 +265,17 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		// Most runs execute each node at most once: no regrowing while they record.
 		Nodes: make([]NodeRun, 0, min(len(f.Nodes), 64)),
 	}
-	// created is the start record; a run's static-data commit and its end wait for it, so
-	// nothing durable ever lacks its run. Nobody waiting to see the run recorded, the record
-	// is queued and the run goes on.
-	var created startRecord
+	// created waits for the start record; a run's static-data commit and its end wait for it,
+	// so nothing durable ever lacks its run. Nobody waiting to see the run recorded, the
+	// record is queued and the run goes on. A RunQueuer's wait gives the same outcome each
+	// call.
+	created := func() error { return nil }
 	if q, ok := x.Store.(RunQueuer); ok && req.Started == nil {
 		wait, err := q.QueueCreateRun(ctx, run.Redacted())
 		if err != nil {
 			return nil, fmt.Errorf("record start of run of %s: %w", f.ID, err)
 		}
-		created.wait = wait
+		created = wait
 	} else if x.Store != nil {
 		if err := x.Store.CreateRun(ctx, run.Redacted()); err != nil {
 			return nil, fmt.Errorf("record start of run of %s: %w", f.ID, err)
@@ -323,7 +324,7 @@ func (x *Executor) Run(ctx context.Context, f *Flow, req RunRequest) (*Run, erro
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer wcancel()
 		err := x.Store.FinishRun(wctx, run.Redacted())
-		if cerr := e.created.result(); cerr != nil {
+		if cerr := created(); cerr != nil {
 			return run, fmt.Errorf("record start of run %s of %s: %w", run.ID, f.ID, cerr)
 		}
 		if err != nil {
@@ -690,25 +691,10 @@ func (e *execution) commitStatic(ctx context.Context, n *FlowNode, s *StaticView
 	return nil
 }
 
-// startRecord is a run's queued start record: its wait for the record to be written, called
-// at most once, by the run's goroutine.
-type startRecord struct {
-	wait func() error // nil: nothing to wait for (written already, or no store)
-	err  error
-}
-
-// result waits for the record, the first time, and returns the outcome.
-func (s *startRecord) result() error {
-	if s.wait != nil {
-		s.err, s.wait = s.wait(), nil
-	}
-	return s.err
-}
-
 // recorded waits for the run's start record, which must be in the store before anything of
 // the run that outlives it: a static-data commit, an action outside flowd.
 func (e *execution) recorded() error {
-	if err := e.created.result(); err != nil {
+	if err := e.created(); err != nil {
 		return fmt.Errorf("record start of run %s: %w", e.run.ID, err)
 	}
 	return nil

@@ -467,11 +467,12 @@ type queuedStore struct {
 }
 
 func (q *queuedStore) QueueCreateRun(ctx context.Context, r *Run) (func() error, error) {
-	return func() error {
+	// The same outcome each call, as RunQueuer asks.
+	return sync.OnceValue(func() error {
 		q.once.Do(func() { close(q.waiting) })
 		<-q.release
 		return q.memStore.CreateRun(ctx, r)
-	}, nil
+	}), nil
 }
 
 // A node that acts outside flowd runs only once its run's start is on record, so that a crash
