@@ -53,8 +53,8 @@ func ExecNode(ctx context.Context, n *FlowNode, items []Item, static map[string]
 		sv.values[k] = v
 		sv.loaded[k] = StaticValue{Value: v, Version: 1}
 	}
-	in := &Input{Items: items, Node: n.Name, Flow: e.flow.ID, exec: e, fnode: n, static: sv, now: e.x.now()}
-	out := newOutput(len(n.Ports))
+	io := &nodeIO{in: Input{Items: items, Node: n.Name, Flow: e.flow.ID, exec: e, fnode: n, static: sv, now: e.x.now()}}
+	in, out := &io.in, io.output(len(n.Ports))
 	if err := safeRun(ctx, n.Impl, in, out, e.x.logger()); err != nil {
 		return nil, err
 	}

@@ -168,10 +168,6 @@ type failedItem struct {
 	err   error
 }
 
-func newOutput(ports int) *Output {
-	return &Output{ports: make([][]Item, ports)}
-}
-
 // nodeIO is a node execution's Input and Output in one allocation, with room for the ports of
 // most node types.
 type nodeIO struct {
