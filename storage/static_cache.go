@@ -20,8 +20,8 @@ import (
 // while serving, or someone's sqlite3 shell — are noticed through the write connection's
 // PRAGMA data_version, which changes exactly when another connection has committed, and since
 // every write of this process goes through that one connection, when another process has. The
-// run writer reads it after every batch it commits; a read of static data finds it read within
-// staticStaleness or reads it first. A change from outside is seen within that bound, and a
+// run writer reads it after a batch it commits, at most every observeEvery; a read of static
+// data finds it read within staticStaleness or reads it first. A change from outside is seen within that bound, and a
 // run that writes static data from a stale read still cannot lose an update: CommitStatic checks
 // the versions it read inside its transaction.
 const staticStaleness = 20 * time.Millisecond
