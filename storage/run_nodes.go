@@ -166,11 +166,12 @@ func (e *payloads) ports(b []byte, ports [][]engine.Item) ([]byte, []int, bool, 
 	// encodePorts cuts them.
 	whole := size <= MaxPayloadBytes
 	var encoded [][]byte
-	counts, cut := make([]int, len(ports)), false
-	if !whole {
-		if encoded, counts, cut, err = encodePorts(e.items, ports, MaxPayloadBytes); err != nil {
-			return nil, nil, false, err
-		}
+	var counts []int
+	cut := false
+	if whole {
+		counts = make([]int, len(ports))
+	} else if encoded, counts, cut, err = encodePorts(e.items, ports, MaxPayloadBytes); err != nil {
+		return nil, nil, false, err
 	}
 	b = append(b, `,"o":[`...)
 	for k, p := range ports {
